@@ -1,0 +1,112 @@
+"""Command line: argument parsing, printing, exit codes. The only place that prints or exits."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+from builder import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_ENGINE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+DESCRIPTION = """\
+Build every image of a repository from one manifest (images.yaml): base-then-child, in
+parallel where the graph allows, skipping every image whose inputs have not changed."""
+
+EPILOG = """\
+selectors: an image name, a group name, a glob ('app-*'), or NAME+ (with its descendants);
+none means the 'default' group.
+exit codes: 0 ok; 1 a build, push or engine operation failed; 2 invalid manifest or usage;
+3 no engine reachable; 130 interrupted."""
+
+
+def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument("-f", "--file", metavar="PATH", default=default if suppress else "images.yaml",
+                        help="the manifest (default: ./images.yaml)")
+    parser.add_argument("--var", metavar="NAME=VALUE", action="append", default=default if suppress else [],
+                        help="set a manifest variable (wins over the environment and the file)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="images", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"images {__version__}")
+    _common(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        _common(p, suppress=True)
+        return p
+
+    command("validate", "check the manifest; exit 2 on errors")
+
+    p = command("plan", "build order with each image's action (build / cached / import) and why")
+    p.add_argument("selectors", nargs="*", metavar="SEL")
+    p.add_argument("--json", action="store_true", help="versioned JSON on stdout")
+    p.add_argument("--no-cache", action="store_true", help="plan as if nothing were cached")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="IMAGE.KEY=VALUE",
+                   help="override a setting (globs allowed for IMAGE)")
+
+    p = command("graph", "the dependency graph")
+    p.add_argument("--format", choices=["dot", "mermaid", "json"], default="dot")
+    p.add_argument("selectors", nargs="*", metavar="SEL")
+
+    command("schema", "print the manifest's JSON Schema")
+
+    p = command("build", "build the selected images (default group) and their parents")
+    p.add_argument("selectors", nargs="*", metavar="SEL")
+    p.add_argument("-j", "--jobs", type=int, default=None,
+                   help="images built at once (default: 2, see README)")
+    p.add_argument("--keep-going", action="store_true",
+                   help="after a failure, still build everything that does not depend on it")
+    p.add_argument("--no-cache", action="store_true",
+                   help="rebuild without our cache and without the engine's layer cache")
+    p.add_argument("--progress", choices=["auto", "tty", "plain", "quiet", "json"], default="auto")
+    p.add_argument("--report", metavar="FILE", help="write a JSON report (also on failure)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="IMAGE.KEY=VALUE",
+                   help="override a setting (globs allowed for IMAGE), e.g. --set 'app-*.args.X=1'")
+
+    p = command("context", "the files the engine would receive for an image, and their total size")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    from builder.errors import ImagesError, ManifestError
+
+    try:
+        from builder.cli import commands
+
+        return getattr(commands, "cmd_" + args.command)(args)
+    except ManifestError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        n = len(exc.problems)
+        print(f"{n} problem{'s' if n != 1 else ''} in {_display_file(args)}", file=sys.stderr)
+        return exc.exit_code
+    except ImagesError as exc:
+        print(f"images: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("images: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # stdout closed early (e.g. piped into head): not an error of ours
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return EXIT_OK
+
+
+def _display_file(args) -> str:
+    return getattr(args, "file", "images.yaml")

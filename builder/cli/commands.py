@@ -1,0 +1,285 @@
+"""The subcommands. Each takes the parsed arguments and returns an exit code."""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Dict, List, Optional, Tuple
+
+from builder.errors import EngineUnavailable, UsageError
+
+
+def out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def err(text: str = "") -> None:
+    sys.stderr.write(text + "\n")
+
+
+def _variables(args) -> Dict[str, str]:
+    result: Dict[str, str] = {}
+    for item in getattr(args, "var", None) or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--var {item!r}: expected NAME=VALUE")
+        result[name] = value
+    return result
+
+
+def load(args):
+    from builder.manifest import load_manifest
+    from builder.manifest.overrides import apply_overrides
+
+    manifest = load_manifest(getattr(args, "file", "images.yaml"), variables=_variables(args))
+    overrides = getattr(args, "overrides", None)
+    if overrides:
+        manifest = apply_overrides(manifest, overrides)
+    return manifest
+
+
+def load_graph(args):
+    from builder.plan.graph import build_graph
+
+    return build_graph(load(args))
+
+
+def cmd_validate(args) -> int:
+    graph = load_graph(args)
+    m = graph.manifest
+    out(f"{m.display_path}: ok ({len(m.images)} images, {graph.graph.number_of_edges()} edges, "
+        f"{len(m.groups)} groups)")
+    return 0
+
+
+def cmd_schema(args) -> int:
+    from builder.manifest.schema import load_schema
+
+    out(json.dumps(load_schema(), indent=2))
+    return 0
+
+
+# -- engine state -----------------------------------------------------------------------------
+
+def engine_state(required: bool):
+    """(engine, EngineState) — or (None, None) with a note when no engine answers and not required."""
+    from builder.engine import connect
+    from builder.plan.state import KEY_LABEL, EngineState
+
+    try:
+        engine = connect()
+        entries = engine.list_images()
+    except EngineUnavailable as exc:
+        if required:
+            raise
+        return None, None, f"no engine reachable ({exc}); actions assume nothing is cached"
+    return engine, EngineState.from_engine_list(entries, engine.endpoint), ""
+
+
+def stat_cache_for(manifest):
+    from builder.context import StatCache
+    from builder.plan.state import cache_home, project_id
+
+    path = cache_home() / "stat" / f"{project_id(manifest.path)}.cache"
+    return StatCache.load(path), path
+
+
+def records_for(manifest):
+    from builder.plan.state import BuildRecords, cache_home, project_id
+
+    return BuildRecords(cache_home() / "state" / project_id(manifest.path))
+
+
+def make_plan(args, graph, *, required: bool, no_cache: bool = False):
+    from builder.plan.plan import make_plan as plan_images
+    from builder.plan.select import resolve, with_ancestors
+
+    names = with_ancestors(graph, resolve(graph, getattr(args, "selectors", []) or []))
+    engine, state, note = engine_state(required)
+    stat_cache, stat_path = stat_cache_for(graph.manifest)
+    plan = plan_images(graph, names, state=state, engine_note=note, records=records_for(graph.manifest),
+                       stat_cache=stat_cache, no_cache=no_cache)
+    try:
+        stat_cache.save(stat_path)
+    except OSError:
+        pass  # a read-only cache directory only costs speed
+    return engine, state, plan
+
+
+def cmd_plan(args) -> int:
+    graph = load_graph(args)
+    _engine, _state, plan = make_plan(args, graph, required=False, no_cache=args.no_cache)
+    if args.json:
+        out(json.dumps(plan.to_json(), indent=2))
+        return 0
+    if plan.engine_note:
+        err(f"note: {plan.engine_note}")
+    width = max([len(s.name) for s in plan.steps] + [5])
+    out(f"{'GEN':<4}{'IMAGE':<{width + 2}}{'ACTION':<8}REASON")
+    for s in plan.steps:
+        out(f"{s.generation:<4}{s.name:<{width + 2}}{s.action:<8}{s.reason}")
+        details = []
+        if s.parents:
+            details.append("after " + ", ".join(s.parents))
+        if s.external_bases:
+            details.append("external " + ", ".join(s.external_bases))
+        if details:
+            out(f"{'':<4}{'':<{width + 2}}{'':<8}({'; '.join(details)})")
+    counts: Dict[str, int] = {}
+    for s in plan.steps:
+        counts[s.action] = counts.get(s.action, 0) + 1
+    gens = 1 + max((s.generation for s in plan.steps), default=-1)
+    summary = ", ".join(f"{n} {a}" for a, n in sorted(counts.items()))
+    err(f"{len(plan.steps)} images in {gens} generations: {summary or 'nothing to do'}")
+    return 0
+
+
+# -- graph --------------------------------------------------------------------------------------
+
+def cmd_graph(args) -> int:
+    from builder.plan.select import resolve, with_ancestors
+
+    graph = load_graph(args)
+    manifest = graph.manifest
+    names = set(with_ancestors(graph, resolve(graph, args.selectors))) if args.selectors else set(manifest.images)
+    edges = [e for e in graph.edges() if e.parent in names and e.child in names]
+    nodes = [manifest.images[n] for n in manifest.images if n in names]
+    if args.format == "json":
+        out(json.dumps({
+            "version": 1,
+            "nodes": [{"name": i.name, "repository": i.repository, "tags": list(i.tags),
+                       "external_bases": list(graph.external_bases.get(i.name, ()))} for i in nodes],
+            "edges": [{"from": e.parent, "to": e.child, "via": e.via} for e in edges],
+        }, indent=2))
+    elif args.format == "dot":
+        out("digraph images {")
+        out("  rankdir=LR;")
+        out('  node [shape=box, fontname="monospace"];')
+        for i in nodes:
+            label = f"{i.name}\\n{i.repository}:{','.join(i.tags)}"
+            out(f'  "{i.name}" [label="{label}"];')
+        for e in edges:
+            style = "" if e.via == "FROM" else f' [label="{e.via}", style=dashed]'
+            out(f'  "{e.parent}" -> "{e.child}"{style};')
+        out("}")
+    else:
+        ids = {i.name: f"n{k}" for k, i in enumerate(nodes)}
+        out("graph LR")
+        for i in nodes:
+            out(f'  {ids[i.name]}["{i.name}<br/>{i.repository}:{",".join(i.tags)}"]')
+        for e in edges:
+            arrow = "-->" if e.via == "FROM" else f"-.->|{e.via}|"
+            out(f"  {ids[e.parent]} {arrow} {ids[e.child]}")
+    return 0
+
+
+# -- build --------------------------------------------------------------------------------------
+
+DEFAULT_JOBS = 2
+
+
+def cmd_build(args) -> int:
+    import os
+    import signal
+    import threading
+    import time
+
+    from builder.plan.state import cache_home, project_id
+    from builder.run.build import Builder
+    from builder.run.logs import LogStore, default_log_dir
+    from builder.run.progress import make_progress
+    from builder.run.report import build_report, write_json_atomic
+
+    started = time.time()
+    graph = load_graph(args)
+    manifest = graph.manifest
+    engine, _state, plan = make_plan(args, graph, required=True, no_cache=args.no_cache)
+    jobs = args.jobs or int(os.environ.get("IMAGES_JOBS", "0") or 0) or DEFAULT_JOBS
+    if jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    logs = LogStore(default_log_dir(manifest.path))
+    stop = threading.Event()
+    progress = make_progress(args.progress, sys.stderr, [s.name for s in plan.steps])
+    builder = Builder(manifest, plan, engine, progress=progress, logs=logs, records=records_for(manifest),
+                      no_cache=args.no_cache, stop=stop)
+    interrupted = False
+    previous = signal.getsignal(signal.SIGTERM)
+    # SIGTERM (CI cancelling a job) stops like Ctrl-C: no new builds, running ones aborted, no tags.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        results = builder.run(jobs=jobs, keep_going=args.keep_going)
+    except KeyboardInterrupt:
+        interrupted = True
+        stop.set()
+        results = []
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        progress.close()
+    failed = [r for r in results if r.status == "failed"]
+    code = 130 if interrupted else (1 if failed else 0)
+    if args.report:
+        from pathlib import Path
+
+        report = build_report([r.to_json() for r in results], started=started, finished=time.time(),
+                              exit_code=code, manifest=manifest.display_path, jobs=jobs,
+                              engine=engine.endpoint)
+        write_json_atomic(Path(args.report), report)
+    for r in failed:
+        err("")
+        err(f"--- {r.name} failed: {r.error}")
+        tail = logs.tail(r.name, 30)
+        for line in tail:
+            err(f"  {r.name} | {line}")
+        if r.log_path:
+            err(f"  full log: {r.log_path}")
+    counts: Dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    summary = ", ".join(f"{counts[k]} {k}" for k in ("built", "cached", "failed", "skipped") if counts.get(k))
+    elapsed = time.time() - started
+    if interrupted:
+        err(f"interrupted after {elapsed:.1f}s; images of unfinished builds were not tagged")
+        return 130
+    for r in results:
+        if r.status in ("built", "cached"):
+            out(f"{r.name}\t{r.status}\t{(r.image_id or '')[7:19]}\t{' '.join(r.tags)}")
+    err(f"{summary or 'nothing to build'} in {elapsed:.1f}s")
+    return code
+
+
+# -- context ------------------------------------------------------------------------------------
+
+def cmd_context(args) -> int:
+    from builder.context import context_entries
+
+    manifest = load(args)
+    if args.name not in manifest.images:
+        from builder.plan.graph import did_you_mean
+
+        raise UsageError(f"no image named '{args.name}'{did_you_mean(args.name, manifest.images)}")
+    image = manifest.images[args.name]
+    if image.is_import:
+        raise UsageError(f"'{args.name}' is imported from {image.import_path}; it has no build context")
+    entries = context_entries(image.context, image.dockerfile)
+    total = sum(e.size for e in entries if e.kind == "file")
+    files = [e for e in entries if e.kind != "dir"]
+    if args.json:
+        out(json.dumps({"version": 1, "name": image.name, "context": str(image.context),
+                        "dockerfile": image.dockerfile, "files": len(files), "bytes": total,
+                        "entries": [{"path": e.relpath, "type": e.kind, "mode": oct(e.mode & 0o7777),
+                                     "size": e.size, **({"link": e.link} if e.link else {})}
+                                    for e in entries]}, indent=2))
+        return 0
+    for e in entries:
+        suffix = "/" if e.kind == "dir" else (f" -> {e.link}" if e.link else "")
+        size = "" if e.kind == "dir" else _human(e.size)
+        out(f"{size:>9}  {e.relpath}{suffix}")
+    out(f"{len(files)} files, {_human(total)} sent to the engine for {image.name} (from {image.context})")
+    return 0
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000.0
+    return f"{n:.1f} GB"

@@ -1,0 +1,1 @@
+"""Plan layer: model -> networkx graph, selection, cache keys -> a serialisable BuildPlan (no Docker)."""

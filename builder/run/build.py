@@ -1,0 +1,185 @@
+"""Execute a BuildPlan on an engine: the ready-queue executor, progress, logs, tags, records."""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Tuple
+
+from builder.errors import Cancelled, EngineError, ImagesError
+from builder.manifest.model import ImageSpec, Manifest
+from builder.plan.plan import BuildPlan, Step, inputs_label
+from builder.plan.state import INPUTS_LABEL, KEY_LABEL, NAME_LABEL, PROJECT_LABEL, BuildRecords, project_id
+from builder.run.executor import NodeResult, execute
+from builder.run.logs import LogStore
+from builder.run.progress import Event
+
+_STEP_RE = re.compile(r"^Step (\d+)/(\d+) : ")
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    name: str
+    status: str                 # built | cached | failed | skipped
+    duration_s: float
+    image_id: Optional[str]
+    tags: Tuple[str, ...]
+    cache_key: str
+    reason: str
+    error: Optional[str] = None
+    log_path: Optional[str] = None
+
+    def to_json(self) -> dict:
+        data = {"name": self.name, "status": self.status, "duration_s": round(self.duration_s, 3),
+                "image_id": self.image_id, "tags": list(self.tags), "cache_key": self.cache_key,
+                "reason": self.reason}
+        if self.error:
+            data["error"] = self.error
+        if self.log_path:
+            data["log"] = self.log_path
+        return data
+
+
+def build_labels(manifest: Manifest, image: ImageSpec, step: Step) -> Dict[str, str]:
+    labels = dict(image.labels)
+    labels.update({KEY_LABEL: step.cache_key, INPUTS_LABEL: inputs_label(step), NAME_LABEL: image.name,
+                   PROJECT_LABEL: project_id(manifest.path)})
+    return labels
+
+
+def tag_all(engine, image_id: str, references, done: Optional[List[str]] = None) -> None:
+    """Point every reference at image_id; on failure, undo the ones this call moved."""
+    moved: List[Tuple[str, Optional[str]]] = []
+    try:
+        for ref in references:
+            before = engine.inspect_image(ref)
+            engine.tag(image_id, ref)
+            moved.append((ref, before["Id"] if before else None))
+    except ImagesError:
+        for ref, before in reversed(moved):
+            try:
+                if before:
+                    engine.tag(before, ref)
+                else:
+                    engine.untag(ref)
+            except ImagesError:
+                pass
+        raise
+
+
+class Builder:
+    def __init__(self, manifest: Manifest, plan: BuildPlan, engine, *, progress: Callable[[Event], None],
+                 logs: LogStore, records: Optional[BuildRecords], no_cache: bool = False,
+                 stop: Optional[threading.Event] = None):
+        self.manifest = manifest
+        self.plan = plan
+        self.engine = engine
+        self.progress = progress
+        self.logs = logs
+        self.records = records
+        self.no_cache = no_cache
+        self.stop = stop or threading.Event()
+        self.built: Dict[str, str] = {}
+
+    # The work callable the executor runs for one image.
+    def work(self, name: str) -> ImageResult:
+        step = self.plan.step(name)
+        image = self.manifest.images[name]
+        start = time.monotonic()
+        if step.action == "cached":
+            if step.retag:
+                tag_all(self.engine, step.image_id, step.retag)
+            self.progress(Event(name, "cached", text=step.reason, duration_s=time.monotonic() - start))
+            return ImageResult(name, "cached", time.monotonic() - start, step.image_id, step.references,
+                               step.cache_key, step.reason)
+        self.progress(Event(name, "start", text=step.reason))
+        self.logs.open(name)
+        try:
+            if step.action == "import":
+                image_id = self._import(image, step)
+            else:
+                image_id = self._build(image, step)
+            tag_all(self.engine, image_id, step.references)
+        finally:
+            self.logs.close(name)
+        if self.records is not None:
+            digest = self.plan.digests.get(f"{image.context}\0{image.dockerfile}")
+            try:
+                self.records.put(name, {"key": step.cache_key, "inputs": step.inputs,
+                                        "files": dict(digest.files) if digest else None})
+            except OSError:
+                pass
+        duration = time.monotonic() - start
+        self.progress(Event(name, "done", text=image_id, duration_s=duration))
+        return ImageResult(name, "built", duration, image_id, step.references, step.cache_key, step.reason,
+                           log_path=str(self.logs.path(name)))
+
+    def _on_output(self, name: str) -> Callable[[str], None]:
+        def on_output(text: str) -> None:
+            for line in text.splitlines():
+                if not line.strip():
+                    continue
+                self.logs.write(name, line)
+                m = _STEP_RE.match(line)
+                if m:
+                    self.progress(Event(name, "step", step=int(m.group(1)), steps=int(m.group(2)), text=line))
+                else:
+                    self.progress(Event(name, "log", text=line))
+        return on_output
+
+    def _build(self, image: ImageSpec, step: Step) -> str:
+        from builder.context import context_entries, stream_context_tar
+
+        on_output = self._on_output(image.name)
+        if image.pull:
+            # Refresh external bases ourselves: the engine's pull flag would also try to pull the
+            # manifest parents we just built.
+            for ref in step.external_bases:
+                on_output(f"pulling {ref}")
+                self.engine.pull(ref, on_progress=lambda _e: None)
+        entries = context_entries(image.context, image.dockerfile)
+        return self.engine.build(
+            stream_context_tar(entries), dockerfile=image.dockerfile, buildargs=dict(image.args),
+            labels=build_labels(self.manifest, image, step), target=image.target, platform=image.platform,
+            pull=False, nocache=self.no_cache, on_output=on_output, cancel=self.stop)
+
+    def _import(self, image: ImageSpec, step: Step) -> str:
+        first = step.references[0]
+        repository, _, tag = first.rpartition(":")
+        labels = build_labels(self.manifest, image, step)
+        return self.engine.import_image(str(image.import_path), repository, tag, labels=labels)
+
+    def run(self, *, jobs: int, keep_going: bool) -> List[ImageResult]:
+        for s in self.plan.steps:
+            self.progress(Event(s.name, "waiting", text=s.reason))
+        results = execute(self.plan.parents_map(), self.work, jobs=jobs, keep_going=keep_going, stop=self.stop,
+                          on_finish=self._on_finish)
+        return [self._result(results[s.name]) for s in self.plan.steps]
+
+    def _on_finish(self, r: NodeResult) -> None:
+        if r.status == "failed":
+            self.progress(Event(r.name, "failed", text=_message(r.error), duration_s=r.duration_s))
+        elif r.status == "skipped":
+            self.progress(Event(r.name, "skipped", text=r.cause or ""))
+        elif r.status == "cancelled":
+            self.progress(Event(r.name, "cancelled", text=r.cause or ""))
+
+    def _result(self, r: NodeResult) -> ImageResult:
+        step = self.plan.step(r.name)
+        if r.status == "done":
+            return r.value
+        # The report knows built, cached, failed and skipped: an image never started because the
+        # run stopped (fail-fast, Ctrl-C) is skipped, with the cause as its reason.
+        status = "skipped" if r.status == "cancelled" or isinstance(r.error, Cancelled) else r.status
+        log_path = str(self.logs.path(r.name)) if r.status == "failed" else None
+        return ImageResult(r.name, status, r.duration_s, None, step.references, step.cache_key,
+                           r.cause or step.reason, error=_message(r.error) if r.error else None, log_path=log_path)
+
+
+def _message(error: Optional[BaseException]) -> str:
+    if error is None:
+        return ""
+    if isinstance(error, ImagesError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
