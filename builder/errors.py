@@ -70,3 +70,18 @@ class BuildFailed(ImagesError):
 
 class Interrupted(ImagesError):
     exit_code = 130
+
+
+class BuildError(EngineError):
+    """The engine reported a failed build: a RUN that exited non-zero, a missing file, a bad
+    Dockerfile. ``code`` is the engine's error code when it sent one (a RUN's exit status)."""
+
+    def __init__(self, message: str, code: Optional[int] = None):
+        super().__init__(message)
+        self.code = code
+
+
+class Cancelled(ImagesError):
+    """An engine operation was cancelled before it finished; the engine was told to stop."""
+
+    exit_code = 130

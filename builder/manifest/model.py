@@ -48,6 +48,11 @@ class ImageSpec:
     variant_of: Optional[str] = None               # `hello` for `hello-v2`
     pos: Optional[Pos] = None                      # where the image is declared
     key_pos: Mapping[str, Pos] = field(default_factory=dict)  # where each key's value is, for later errors
+    # Dotted manifest paths for Problems raised after loading. They name where a setting was
+    # written, which for a variant, a matrix cell or an inherited setting is not
+    # ``images.<name>.<key>``: ``images.hello.variants.v2`` / ``defaults.args``.
+    path: str = ""                                 # where the image is declared
+    key_path: Mapping[str, str] = field(default_factory=dict)  # where each key's value is written
 
     @property
     def dockerfile_path(self) -> Path:

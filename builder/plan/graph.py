@@ -101,7 +101,7 @@ def build_graph(manifest: Manifest) -> ImageGraph:
             data = path.read_bytes()
         except OSError as exc:
             p = _pos(image, "dockerfile")
-            problems.append(Problem(p.file, p.line, p.col, f"images.{image.name}.dockerfile",
+            problems.append(Problem(p.file, p.line, p.col, image.key_path.get("dockerfile") or _path(image),
                                     f"cannot read {path}: {exc.strerror}"))
             continue
         raw[image.name] = data
@@ -109,7 +109,7 @@ def build_graph(manifest: Manifest) -> ImageGraph:
             info = parse_dockerfile(data.decode("utf-8", errors="replace"), dict(image.args), image.target)
         except DockerfileError as exc:
             rel = _display(manifest, path)
-            problems.append(Problem(rel, exc.line, 1, f"images.{image.name}", exc.message))
+            problems.append(Problem(rel, exc.line, 1, _path(image), exc.message))
             continue
         infos[image.name] = info
         ext: List[str] = []
@@ -122,7 +122,7 @@ def build_graph(manifest: Manifest) -> ImageGraph:
                 add_edge(Edge(target, image.name, ref.via, ref.ref))
             elif target == image.name:
                 p = _pos(image, "context")
-                problems.append(Problem(p.file, p.line, p.col, f"images.{image.name}",
+                problems.append(Problem(p.file, p.line, p.col, _path(image),
                                         f"{_display(manifest, path)}:{ref.line}: {ref.via} {ref.ref} names this image itself"))
             elif ref.ref not in ext:
                 ext.append(ref.ref)
@@ -141,11 +141,15 @@ def build_graph(manifest: Manifest) -> ImageGraph:
             for u, v in cycle:
                 vias = sorted({e.via for e in graph[u][v]["edges"]})
                 hops.append(f"{v} needs {u} ({', '.join(vias)})")
-            problems.append(Problem(p.file, p.line, p.col, f"images.{names[0]}",
+            problems.append(Problem(p.file, p.line, p.col, _path(first),
                                     f"dependency cycle: {' -> '.join(names)}; " + "; ".join(hops)))
     if problems:
         raise ManifestError(problems)
     return ImageGraph(manifest, graph, external, infos, raw)
+
+
+def _path(image: ImageSpec) -> str:
+    return image.path or f"images.{image.name}"
 
 
 def _display(manifest: Manifest, path) -> str:

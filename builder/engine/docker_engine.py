@@ -1,0 +1,704 @@
+"""The Docker engine behind a small interface, spoken to through docker-py's low-level APIClient.
+
+docker is imported inside functions so that importing this module (and ``images --help``) stays
+instant. Every docker-py, requests or transport failure leaves this module as one of our typed
+errors: ``EngineUnavailable`` when no engine answers, ``EngineError`` (or ``BuildError``) when it
+answered and the operation failed, ``Cancelled`` when the caller stopped a build.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import re
+import socket
+import threading
+import time
+from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+from builder import refs
+from builder.engine.endpoint import Endpoint, resolve
+from builder.engine.streams import LineSplitter, describe_status, is_retryable, message_error
+from builder.engine.translate import (HINT, api_message, engine_errors, status_code, translate,
+                                      unreachable_reason)
+from builder.errors import BuildError, Cancelled, EngineError, EngineUnavailable, ImagesError
+
+log = logging.getLogger(__name__)
+
+OutputSink = Callable[[str], None]
+ProgressSink = Callable[[dict], None]
+
+# Short calls (inspect, tag, list) give up after this long; streaming calls (build, push, pull,
+# save, load, import) have no read timeout, since a RUN step or a big layer may stay silent.
+_REQUEST_TIMEOUT_S = 60
+# How often a waiting build looks at its cancel event (a threading.Event cannot be waited on
+# together with a queue, so the wait is sliced).
+_CANCEL_POLL_S = 0.1
+# How long a cancelled build waits for its reader thread to notice the closed connection.
+_ABORT_JOIN_S = 2.0
+_CHUNK = 1 << 20
+_SUCCESSFULLY_BUILT = re.compile(r"^Successfully built ([0-9a-f]{12,64})\s*$")
+_LOADED = re.compile(r"^Loaded image(?: ID)?: (\S+)\s*$")
+
+
+def connect(host: Optional[str] = None) -> "DockerEngine":
+    """Connect to the engine the docker CLI would use, or to ``host`` (``unix://...``,
+    ``tcp://host:port``, ``ssh://...``).
+
+    Raises ``EngineUnavailable`` with one line naming the endpoint tried when nothing answers.
+    """
+    return DockerEngine(resolve(host))
+
+
+class DockerEngine:
+    """One Docker engine. Safe to share between threads: short calls share a connection pool,
+    and every streaming call gets a connection of its own."""
+
+    #: Seconds to wait before each retry of a push or pull that failed in a way that may pass
+    #: (a 5xx from the registry, a connection that broke half-way). One retry per entry. The
+    #: engine already retries each layer upload and download a few times by itself, so a few
+    #: whole-operation retries are enough.
+    retry_delays: Sequence[float] = (2.0, 5.0)
+
+    def __init__(self, endpoint: Endpoint):
+        self._endpoint = endpoint
+        #: The address in use, as users write it (``unix:///var/run/docker.sock``).
+        self.endpoint: str = endpoint.url
+        if endpoint.url.startswith("unix://"):
+            self._probe_socket("/" + endpoint.url[len("unix://"):].lstrip("/"))
+        # "auto" asks the engine for its API version, so an older engine (20.10 speaks 1.41) is
+        # not sent paths it rejects; this first request is also the reachability check.
+        self._api = self._new_client(version="auto", timeout=_REQUEST_TIMEOUT_S)
+        self.api_version: str = self._api.api_version
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _new_client(self, *, version: str, timeout: Optional[float]) -> Any:
+        import docker
+        from docker.errors import DockerException
+
+        try:
+            return docker.APIClient(base_url=self._endpoint.url, version=version, timeout=timeout,
+                                    tls=self._endpoint.tls or False,
+                                    user_agent=f"images docker-sdk-python/{docker.__version__}")
+        except Exception as exc:  # noqa: BLE001 - sorted into our errors just below
+            ours = translate(exc, endpoint=self.endpoint, action="cannot connect")
+            if isinstance(ours, EngineUnavailable):
+                raise ours from exc
+            if isinstance(exc, DockerException):
+                raise EngineUnavailable(
+                    f"cannot use the Docker engine address {self.endpoint!r} "
+                    f"(from {self._endpoint.source}): {exc}; fix it or set DOCKER_HOST") from exc
+            raise
+
+    def _probe_socket(self, path: str) -> None:
+        # docker-py's unix-socket connection leaks its socket when connect() fails (the
+        # object is dropped unclosed); trying the socket here first gives the same answer
+        # without the leak.
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.settimeout(_REQUEST_TIMEOUT_S)
+            probe.connect(path)
+        except OSError as exc:
+            reason = unreachable_reason(exc) or str(exc)
+            raise EngineUnavailable(
+                f"cannot reach the Docker engine at {self.endpoint}: {reason}; {HINT}") from None
+        finally:
+            probe.close()
+
+    def _stream_client(self) -> Any:
+        """A client of its own for one streaming call, with no read timeout."""
+        return self._new_client(version=self.api_version, timeout=None)
+
+    def _errors(self, action: str):
+        return engine_errors(self.endpoint, action)
+
+    def close(self) -> None:
+        """Release the pooled connections."""
+        self._api.close()
+
+    def __enter__(self) -> "DockerEngine":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- the engine itself ------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Check that the engine answers; raises ``EngineUnavailable`` when it does not."""
+        with self._errors("cannot ping the Docker engine"):
+            self._api.ping()
+
+    def version(self) -> Dict[str, Any]:
+        """The engine's ``/version`` answer (``Version``, ``ApiVersion``, ``Os``, ``Arch``, ...)."""
+        with self._errors("cannot read the Docker engine's version"):
+            return self._api.version()
+
+    # -- build ------------------------------------------------------------------------------
+
+    def build(self, context_stream: Iterable[bytes], *, dockerfile: str = "Dockerfile",
+              buildargs: Optional[Dict[str, str]] = None, labels: Optional[Dict[str, str]] = None,
+              target: Optional[str] = None, platform: Optional[str] = None, pull: bool = False,
+              nocache: bool = False, on_output: Optional[OutputSink] = None,
+              cancel: Optional[threading.Event] = None) -> str:
+        """Build an image from a tar stream of its context and return its ID (``sha256:...``).
+
+        ``context_stream`` yields the bytes of an uncompressed tar; it is sent as it is produced
+        (chunked upload), never held whole in memory. The image gets no tag: the caller tags it
+        after success, so an interrupted build leaves no tag behind. ``on_output`` receives the
+        build log one line at a time, without the line break (``Step 3/7 : RUN make``).
+
+        When ``cancel`` is set, or the calling thread is interrupted, the connection is closed,
+        which makes the engine kill the running step and drop the build; ``Cancelled`` is raised
+        within a fraction of a second. Raises ``BuildError`` with the engine's message when the
+        build fails, ``EngineUnavailable`` when the engine cannot be reached.
+        """
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("build cancelled before it started")
+        sink = on_output or (lambda line: None)
+        params = dict(
+            custom_context=True, dockerfile=dockerfile, buildargs=dict(buildargs or {}),
+            labels=dict(labels or {}), target=target or None, platform=platform or None,
+            pull=pull, nocache=nocache, decode=True,
+            # docker-py leaves rm off by default; the CLI removes intermediate containers, and
+            # forcerm does so after a failed step too.
+            rm=True, forcerm=True,
+            # True would silently add the proxy settings of ~/.docker/config.json as build args:
+            # they would change the image without changing its cache key, and differ between
+            # machines. Proxies that a build needs are passed as ordinary, hashed build args.
+            use_config_proxy=False,
+            # no tag here: see the docstring.
+        )
+        client = self._stream_client()
+        connection = _StreamConnection()
+        client.hooks["response"].append(connection.hook)
+        params["fileobj"] = connection.guard(context_stream)
+        events: "queue.Queue[Tuple[str, Any]]" = queue.Queue()
+        reader = threading.Thread(target=_read_build, args=(client, params, connection, events),
+                                  name="images-build-reader", daemon=True)
+        splitter = LineSplitter(sink)
+        image_id: Optional[str] = None
+        reader.start()
+        try:
+            while True:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("build cancelled")
+                try:
+                    kind, payload = events.get(timeout=_CANCEL_POLL_S)
+                except queue.Empty:
+                    continue
+                if kind == "done":
+                    break
+                if kind == "context-failed":
+                    raise payload
+                if kind == "failed":
+                    raise self._build_failure(payload)
+                error = message_error(payload)
+                if error is not None:
+                    splitter.flush()
+                    raise BuildError(error[0], error[1])
+                if "stream" in payload:
+                    splitter.feed(str(payload["stream"]))
+                aux = payload.get("aux")
+                if isinstance(aux, dict) and aux.get("ID"):
+                    image_id = str(aux["ID"])
+                status = describe_status(payload)
+                if status is not None:
+                    splitter.flush()
+                    sink(status)
+        except BaseException:
+            connection.abort()
+            reader.join(_ABORT_JOIN_S)
+            raise
+        reader.join(_ABORT_JOIN_S)
+        splitter.flush()
+        if image_id is None:
+            image_id = self._id_from_log(splitter.last_lines)
+        return image_id
+
+    def _build_failure(self, exc: BaseException) -> ImagesError:
+        import docker.errors
+
+        if isinstance(exc, ImagesError):
+            return exc
+        if isinstance(exc, docker.errors.APIError):
+            # The engine refused the build before it started (no such Dockerfile, bad platform).
+            return BuildError(api_message(exc))
+        ours = translate(exc, endpoint=self.endpoint, action="cannot build")
+        if ours is None:
+            raise exc
+        return ours
+
+    def _id_from_log(self, last_lines: List[str]) -> str:
+        # An engine older than API 1.30 sends no aux message: fall back to the log's last line.
+        for line in reversed(last_lines):
+            match = _SUCCESSFULLY_BUILT.match(line)
+            if match:
+                info = self.inspect_image(match.group(1))
+                if info:
+                    return str(info["Id"])
+        raise BuildError("the engine ended the build without reporting an image ID")
+
+    # -- tags and local images --------------------------------------------------------------
+
+    def tag(self, image_id: str, reference: str) -> None:
+        """Point ``reference`` (``repo:tag``; a bare ``repo`` means ``repo:latest``) at an image.
+        A tag that pointed elsewhere moves."""
+        import docker.errors
+
+        repository, tag, digest = refs.split(reference)
+        action = f"cannot tag {_short_id(image_id)} as {reference}"
+        if digest is not None:
+            raise EngineError(f"{action}: a tag cannot contain a digest")
+        try:
+            with self._errors(action):
+                self._api.tag(image_id, repository, tag or "latest")
+        except EngineError as exc:
+            if isinstance(exc.__cause__, docker.errors.NotFound):
+                raise EngineError(f"{action}: no such image") from None
+            raise
+
+    def untag(self, reference: str) -> List[Dict[str, str]]:
+        """Remove the tag ``reference``. When it was the image's last tag and nothing else holds
+        the image, the engine deletes the image too (as ``docker rmi TAG`` does). Refuses when a
+        container uses the image and this is its last tag. Returns the engine's record."""
+        return self._delete(reference, force=False, what="tag")
+
+    def remove_image(self, id_or_ref: str, force: bool = False) -> List[Dict[str, str]]:
+        """Remove an image (by ID: with all its tags when ``force``) or one of its tags.
+
+        Refuses with a message naming the containers when one uses the image. Returns the
+        engine's record: a list of ``{"Untagged": ref}`` and ``{"Deleted": id}``.
+        """
+        return self._delete(id_or_ref, force=force, what="image")
+
+    def _delete(self, name: str, *, force: bool, what: str) -> List[Dict[str, str]]:
+        import docker.errors
+
+        action = f"cannot remove {what} {name}"
+        try:
+            with self._errors(action):
+                return list(self._api.remove_image(name, force=force) or [])
+        except EngineError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, docker.errors.NotFound):
+                raise EngineError(f"{action}: no such image") from None
+            if isinstance(cause, docker.errors.APIError) and status_code(cause) == 409:
+                users = self._containers_using(name)
+                if users:
+                    listed = ", ".join(f"{cname} ({state})" for cname, state in users)
+                    plural = "s" if len(users) > 1 else ""
+                    running = any(state == "running" for _, state in users)
+                    advice = ("stop and remove the container first" if running or force
+                              else "remove the container first, or force the removal")
+                    raise EngineError(f"{action}: it is used by container{plural} {listed}; "
+                                      f"{advice}") from None
+            raise
+
+    def inspect_image(self, ref_or_id: str) -> Optional[Dict[str, Any]]:
+        """The engine's full description of an image, or None when there is no such image."""
+        import docker.errors
+
+        try:
+            with self._errors(f"cannot inspect image {ref_or_id}"):
+                return self._api.inspect_image(ref_or_id)
+        except EngineError as exc:
+            if isinstance(exc.__cause__, docker.errors.NotFound):
+                return None
+            raise
+
+    def list_images(self, label: Optional[str] = None, all: bool = False) -> List[Dict[str, Any]]:
+        """The engine's image list entries (``Id``, ``RepoTags``, ``Created``, ``Size``,
+        ``Labels``, ...), only those carrying ``label`` (a key, or ``key=value``) when given;
+        ``all`` adds intermediate images."""
+        filters = {"label": label} if label else None
+        with self._errors("cannot list images"):
+            return list(self._api.images(all=all, filters=filters))
+
+    def history(self, ref: str) -> List[Dict[str, Any]]:
+        """The image's layers, newest first, as ``docker image history`` shows them."""
+        import docker.errors
+
+        action = f"cannot read the history of {ref}"
+        try:
+            with self._errors(action):
+                return list(self._api.history(ref))
+        except EngineError as exc:
+            if isinstance(exc.__cause__, docker.errors.NotFound):
+                raise EngineError(f"{action}: no such image") from None
+            raise
+
+    def containers_using(self, image_id: str) -> List[str]:
+        """Names of the containers (running or not) created from this very image."""
+        return [name for name, _state in self._containers_using(image_id)]
+
+    def _containers_using(self, image: str) -> List[Tuple[str, str]]:
+        info = self.inspect_image(image)
+        if info is None:
+            return []
+        full_id = info["Id"]
+        with self._errors(f"cannot list the containers of {image}"):
+            entries = self._api.containers(all=True, filters={"ancestor": full_id})
+        found = []
+        for entry in entries:
+            # "ancestor" also matches containers of images built on this one; those do not
+            # stop this image's removal, so keep only exact matches.
+            if entry.get("ImageID") != full_id:
+                continue
+            names = entry.get("Names") or []
+            name = names[0].lstrip("/") if names else str(entry.get("Id", ""))[:12]
+            found.append((name, str(entry.get("State") or "unknown")))
+        return found
+
+    # -- registries -------------------------------------------------------------------------
+
+    def push(self, reference: str, on_progress: Optional[ProgressSink] = None) -> Optional[str]:
+        """Push one tag to its registry and return the manifest digest the registry reported.
+
+        ``on_progress`` receives the engine's progress messages (``{"status": "Pushing", "id":
+        LAYER, "progressDetail": {...}}``). Errors inside the stream, which docker-py does not
+        raise, become ``EngineError``; a 5xx or a broken connection is retried after each of
+        ``retry_delays``. Credentials come from the docker config and its credential helpers.
+        """
+        repository, tag, digest = refs.split(reference)
+        action = f"cannot push {reference}"
+        if digest is not None:
+            raise EngineError(f"{action}: push a tag, not a digest")
+
+        def attempt() -> Optional[str]:
+            pushed_digest = None
+            client = self._stream_client()
+            try:
+                for message in client.push(repository, tag=tag or "latest", stream=True,
+                                           decode=True):
+                    _raise_stream_error(message)
+                    aux = message.get("aux")
+                    if isinstance(aux, dict) and aux.get("Digest"):
+                        pushed_digest = str(aux["Digest"])
+                    if on_progress is not None:
+                        on_progress(message)
+            finally:
+                client.close()
+            return pushed_digest
+
+        return self._with_retries(action, repository, attempt)
+
+    def pull(self, reference: str, on_progress: Optional[ProgressSink] = None) -> str:
+        """Pull ``reference`` (``repo``, ``repo:tag`` or ``repo@digest``) and return the image ID.
+
+        Same progress, error and retry behaviour as ``push``.
+        """
+        repository, tag, digest = refs.split(reference)
+        action = f"cannot pull {reference}"
+
+        def attempt() -> None:
+            client = self._stream_client()
+            try:
+                for message in client.pull(repository, tag=digest or tag or "latest",
+                                           stream=True, decode=True):
+                    _raise_stream_error(message)
+                    if on_progress is not None:
+                        on_progress(message)
+            finally:
+                client.close()
+
+        self._with_retries(action, repository, attempt)
+        local = reference if (tag or digest) else f"{reference}:latest"
+        info = self.inspect_image(local)
+        if info is None:
+            raise EngineError(f"{action}: the engine reported success but has no such image")
+        return str(info["Id"])
+
+    def _with_retries(self, action: str, repository: str, attempt: Callable[[], Any]) -> Any:
+        import docker.errors
+
+        delays = list(self.retry_delays)
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                with self._errors(action):
+                    return attempt()
+            except _StreamError as exc:
+                text = str(exc)
+                retryable = is_retryable(text)
+            except EngineUnavailable:
+                raise
+            except EngineError as exc:
+                cause = exc.__cause__
+                if isinstance(cause, docker.errors.APIError):
+                    text = api_message(cause)
+                    retryable = is_retryable(text)
+                else:  # the connection to the engine broke half-way
+                    text = str(exc).partition(": ")[2] or str(exc)
+                    retryable = True
+            if retryable and delays:
+                delay = delays.pop(0)
+                log.warning("%s: %s; retrying in %.1f s", action, text, delay)
+                time.sleep(delay)
+                continue
+            after = f" (gave up after {tries} attempts)" if tries > 1 else ""
+            raise EngineError(f"{action}: {text}{_registry_hint(repository, text)}{after}")
+
+    def inspect_distribution(self, ref: str) -> Dict[str, Any]:
+        """Ask the registry about ``ref`` without pulling it: ``Descriptor`` (with the manifest
+        ``digest``) and ``Platforms``."""
+        repository = refs.split(ref)[0]
+        action = f"cannot look up {ref} in its registry"
+        import docker.errors
+
+        try:
+            with self._errors(action):
+                return self._api.inspect_distribution(ref)
+        except EngineError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, docker.errors.APIError):
+                text = api_message(cause)
+                raise EngineError(f"{action}: {text}{_registry_hint(repository, text)}") from None
+            raise
+
+    # -- archives ---------------------------------------------------------------------------
+
+    def save(self, references: Sequence[str], fileobj: IO[bytes]) -> None:
+        """Write one ``docker save`` tarball holding ``references`` (with those tags) to
+        ``fileobj``, chunk by chunk as the engine produces it."""
+        names = list(references)
+        action = f"cannot save {', '.join(names)}"
+        if not names:
+            raise EngineError(f"{action}: nothing to save")
+        client = self._stream_client()
+        try:
+            with self._errors(action):
+                # docker-py's get_image takes one name; the engine's /images/get takes many.
+                url = f"{client.base_url}/v{client.api_version}/images/get"
+                response = client.get(url, params={"names": names}, stream=True)
+                try:
+                    _raise_for_status(response)
+                    for chunk in response.iter_content(chunk_size=_CHUNK):
+                        fileobj.write(chunk)
+                finally:
+                    response.close()
+        finally:
+            client.close()
+
+    def load(self, fileobj: IO[bytes]) -> List[str]:
+        """Load a ``docker save`` tarball, read chunk by chunk from ``fileobj``. Returns what the
+        engine loaded: tags (``repo:tag``) and, for untagged images, IDs."""
+        loaded: List[str] = []
+        action = "cannot load images"
+        client = self._stream_client()
+        try:
+            with self._errors(action):
+                for message in client.load_image(_read_chunks(fileobj), quiet=True):
+                    error = message_error(message)
+                    if error is not None:
+                        raise EngineError(f"{action}: {error[0]}")
+                    for line in str(message.get("stream", "")).splitlines():
+                        match = _LOADED.match(line.strip())
+                        if match:
+                            loaded.append(match.group(1))
+        finally:
+            client.close()
+        return loaded
+
+    def import_image(self, tarball_path: str, repository: Optional[str] = None,
+                     tag: Optional[str] = "latest", *, labels: Optional[Dict[str, str]] = None,
+                     changes: Optional[List[str]] = None) -> str:
+        """Make an image from a filesystem tarball (``docker image import``; gzip, bzip2 and xz
+        are recognised by the engine) and return its ID. ``labels`` are set on the image;
+        ``changes`` are further Dockerfile instructions applied to it (``CMD ["/bin/sh"]``)."""
+        action = f"cannot import {tarball_path}"
+        changes = list(changes or [])
+        if labels:
+            changes.append("LABEL " + " ".join(f"{_dockerfile_word(key, action)}="
+                                               f"{_dockerfile_word(value, action)}"
+                                               for key, value in sorted(labels.items())))
+        # docker-py treats a string that is not an existing file as a URL for the engine to
+        # fetch; a missing file must not turn into a download attempt.
+        if not os.path.isfile(tarball_path):
+            raise EngineError(f"{action}: no such file")
+        client = self._stream_client()
+        try:
+            with self._errors(action):
+                text = client.import_image(src=tarball_path, repository=repository,
+                                           tag=tag if repository else None,
+                                           changes=changes or None)
+        finally:
+            client.close()
+        image_id = None
+        for message in _json_messages(text):
+            error = message_error(message)
+            if error is not None:
+                raise EngineError(f"{action}: {error[0]}")
+            status = str(message.get("status", ""))
+            if status.startswith("sha256:"):
+                image_id = status
+        if image_id is None:
+            raise EngineError(f"{action}: the engine did not report an image ID")
+        return image_id
+
+
+class _StreamError(Exception):
+    """An error message found inside a push or pull stream."""
+
+
+def _raise_stream_error(message: dict) -> None:
+    error = message_error(message)
+    if error is not None:
+        raise _StreamError(error[0])
+
+
+def _registry_hint(repository: str, text: str) -> str:
+    if "connection refused" in text or "no such host" in text:
+        domain = refs.normalize_repository(repository).split("/", 1)[0]
+        return f"; is the registry at {domain} running and reachable from the engine?"
+    if "denied" in text or "unauthorized" in text or "authentication required" in text:
+        return "; log in with `docker login` (credentials come from the docker config)"
+    return ""
+
+
+def _raise_for_status(response: Any) -> None:
+    import docker.errors
+    import requests
+
+    try:
+        response.raise_for_status()
+    except requests.exceptions.HTTPError as exc:
+        raise docker.errors.create_api_error_from_http_exception(exc) from None
+
+
+def _read_chunks(fileobj: IO[bytes]) -> Iterator[bytes]:
+    while True:
+        block = fileobj.read(_CHUNK)
+        if not block:
+            return
+        yield block
+
+
+def _json_messages(text: str) -> Iterator[dict]:
+    decoder = json.JSONDecoder()
+    position = 0
+    text = text or ""
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position >= len(text):
+            return
+        try:
+            message, position = decoder.raw_decode(text, position)
+        except ValueError:
+            return
+        if isinstance(message, dict):
+            yield message
+
+
+def _dockerfile_word(text: str, action: str) -> str:
+    """``text`` as one double-quoted Dockerfile word: the engine expands ``$`` inside double
+    quotes, so it is escaped along with the quote and the backslash."""
+    if "\n" in text or "\r" in text:
+        raise EngineError(f"{action}: a label on an imported image cannot contain a line break")
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return f'"{escaped}"'
+
+
+def _short_id(image_id: str) -> str:
+    return image_id[7:19] if image_id.startswith("sha256:") else image_id
+
+
+class _Aborted(Exception):
+    """Raised inside the context stream to stop an upload that was cancelled."""
+
+
+class _StreamConnection:
+    """The HTTP response of one streaming call, kept so that another thread can cut it.
+
+    requests hands the response over (through a response hook) as soon as the headers arrive;
+    closing a socket from another thread does not wake a thread blocked reading it, but shutting
+    it down does, and it tells the engine at once that the client is gone.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._response: Any = None
+        self.aborted = False
+        self.context_error: Optional[BaseException] = None
+
+    def hook(self, response: Any, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            self._response = response
+            aborted = self.aborted
+        if aborted:
+            _shutdown(response)
+        return response
+
+    def abort(self) -> None:
+        with self._lock:
+            self.aborted = True
+            response = self._response
+        if response is not None:
+            _shutdown(response)
+
+    def close(self) -> None:
+        with self._lock:
+            response = self._response
+        if response is not None:
+            try:
+                response.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection may fail; it is gone
+                pass
+
+    def guard(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        """The caller's context stream, stopped when the build is aborted. A failure of the
+        stream itself (a file that vanished) is kept, so it is not mistaken for a broken
+        connection once requests has wrapped it."""
+        try:
+            for chunk in chunks:
+                if self.aborted:
+                    raise _Aborted()
+                if chunk:
+                    yield bytes(chunk)
+        except (_Aborted, GeneratorExit):
+            raise
+        except BaseException as exc:
+            self.context_error = exc
+            raise
+
+
+def _shutdown(response: Any) -> None:
+    raw = getattr(response, "raw", None)
+    connection = getattr(raw, "connection", None)  # urllib3 keeps it on a streamed response
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+            return
+        except OSError:
+            pass
+    try:
+        response.close()
+    except Exception:  # noqa: BLE001 - best effort on a connection being torn down
+        pass
+
+
+def _read_build(client: Any, params: Dict[str, Any], connection: _StreamConnection,
+                events: "queue.Queue[Tuple[str, Any]]") -> None:
+    """Reader thread of a build: sends the context, then queues every decoded message."""
+    try:
+        try:
+            for message in client.build(**params):
+                events.put(("message", message))
+        finally:
+            connection.close()
+            client.close()
+        events.put(("done", None))
+    except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+        if connection.aborted:
+            events.put(("failed", Cancelled("build cancelled")))
+        elif connection.context_error is not None:
+            # The caller's own stream failed (a file vanished): its error, untranslated, since a
+            # FileNotFoundError from a context is not a missing engine socket.
+            events.put(("context-failed", connection.context_error))
+        else:
+            events.put(("failed", exc))
