@@ -35,6 +35,7 @@ import tarfile
 import tempfile
 import threading
 import time
+from itertools import chain
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
@@ -253,12 +254,12 @@ class _Re2:
         return _BadPattern(what)
 
     def convert(self) -> str:
-        out = self._alternation(top=True)
+        out = self._alternation()
         if self.i < len(self.t):
             raise self.error("unexpected )")
         return out
 
-    def _alternation(self, top: bool) -> str:
+    def _alternation(self) -> str:
         branches = [self._sequence()]
         while self.i < len(self.t) and self.t[self.i] == "|":
             self.i += 1
@@ -267,7 +268,6 @@ class _Re2:
 
     def _sequence(self) -> str:
         items: List[str] = []
-        last_repeatable = False
         while self.i < len(self.t):
             c = self.t[self.i]
             if c == "|" or c == ")":
@@ -285,48 +285,38 @@ class _Re2:
                         self.i < len(self.t) and self.t[self.i] == "{" and self._peek_repeat()):
                     raise self.error("invalid nested repetition operator")
                 items[-1] = f"(?:{items[-1]}){op}"
-                last_repeatable = False
                 continue
             if c == "(":
                 self.i += 1
                 if self.t.startswith("?", self.i):
                     raise self.error("unsupported group syntax")
-                inner = self._alternation(top=False)
+                inner = self._alternation()
                 if self.i >= len(self.t) or self.t[self.i] != ")":
                     raise self.error("missing closing )")
                 self.i += 1
                 items.append(f"(?:{inner})")
-                last_repeatable = True
             elif c == "[":
                 items.append(self._class())
-                last_repeatable = True
             elif c == "^":
                 self.i += 1
                 items.append("^")
-                last_repeatable = True
             elif c == "$":
                 self.i += 1
                 items.append("\\Z")
-                last_repeatable = True
             elif c == ".":
                 self.i += 1
                 items.append("[^\\n]")
-                last_repeatable = True
             elif c == "\\" and self.t.startswith("Q", self.i + 1):
                 # \Q...\E: literal text; a following repetition applies to its last character.
                 end = self.t.find("\\E", self.i + 2)
                 lit = self.t[self.i + 2:] if end < 0 else self.t[self.i + 2:end]
                 self.i = len(self.t) if end < 0 else end + 2
                 items.extend(re.escape(ch) for ch in lit)
-                last_repeatable = last_repeatable if not lit else True
             elif c == "\\":
-                piece, repeatable = self._escape_outside()
-                items.append(piece)
-                last_repeatable = repeatable
+                items.append(self._escape_outside())
             else:
                 self.i += 1
                 items.append(re.escape(c))
-                last_repeatable = True
         return "".join(items)
 
     _REPEAT = re.compile(r"\{([0-9]+)(,([0-9]*))?\}")
@@ -357,30 +347,30 @@ class _Re2:
         self.i += length
         return "{%d}" % lo if hi == lo else ("{%d,}" % lo if hi < 0 else "{%d,%d}" % (lo, hi))
 
-    def _escape_outside(self) -> Tuple[str, bool]:
+    def _escape_outside(self) -> str:
         t = self.t
         if self.i + 1 >= len(t):
             raise self.error("trailing backslash at end of expression")
         c = t[self.i + 1]
         if c == "A":
             self.i += 2
-            return "\\A", True
+            return "\\A"
         if c == "z":
             self.i += 2
-            return "\\Z", True
+            return "\\Z"
         if c in "bB":
             self.i += 2
-            return "\\" + c, True
+            return "\\" + c
         if c == "C":
             raise self.error("invalid escape sequence: \\C")
         if c in "pP":
             ranges, negated = self._unicode_class()
-            return _class_text(ranges, negated), True
+            return _class_text(ranges, negated)
         if c.lower() in _PERL_CLASSES:
             self.i += 2
             ranges = _PERL_CLASSES[c.lower()]
-            return _class_text(ranges, c.isupper()), True
-        return re.escape(chr(self._escape_char())), True
+            return _class_text(ranges, c.isupper())
+        return re.escape(chr(self._escape_char()))
 
     def _unicode_class(self) -> Tuple[List[Tuple[int, int]], bool]:
         """parseUnicodeClass at ``self.i`` (a backslash before 'p' or 'P'): (ranges, negated)."""
@@ -534,9 +524,15 @@ class _Pattern:
             self.matcher = lambda path: path.startswith(prefix)
         elif self.kind == _REGEXP:
             # search, as Go's MatchString: an unescaped '|' can split off an unanchored branch.
-            self.matcher = self.regexp.search  # type: ignore[union-attr]
+            search = self.regexp.search  # type: ignore[union-attr]
+            suffix = _literal_suffix(text)
+            if suffix:
+                # Most paths fail on the literal tail ("**/*.log" needs ".log"): test that first.
+                self.matcher = lambda path: path.endswith(suffix) and search(path) is not None
+            else:
+                self.matcher = search
         else:
-            self.matcher = self.match
+            self.matcher = self._match_suffix
 
     def _compile(self) -> None:
         """Pattern.compile: the match type and, for regexp patterns, the regexp."""
@@ -594,18 +590,23 @@ class _Pattern:
             self.regexp = go_regexp("".join(reg))
         self.kind = kind
 
+    def _match_suffix(self, path: str) -> bool:
+        suffix = self.text[2:]
+        if path.endswith(suffix):
+            return True
+        return suffix[:1] == "/" and path == suffix[1:]
+
     def match(self, path: str) -> bool:
-        kind = self.kind
-        if kind == _EXACT:
-            return path == self.text
-        if kind == _PREFIX:
-            return path.startswith(self.text[:-2])
-        if kind == _SUFFIX:
-            suffix = self.text[2:]
-            if path.endswith(suffix):
-                return True
-            return suffix[:1] == "/" and path == suffix[1:]
-        return self.regexp.search(path) is not None  # type: ignore[union-attr]
+        """Pattern.match: exact, prefix ("dir/**"), suffix ("**/name") or regexp match."""
+        return bool(self.matcher(path))
+
+
+def _literal_suffix(pattern: str) -> str:
+    """The text every match must end with, when the pattern has no construct that could hide it."""
+    if any(c in pattern for c in "|{}\\[]^"):
+        return ""
+    tail = re.split(r"[*?]", pattern)[-1]
+    return tail
 
 
 def _dirname(path: str) -> str:
@@ -918,12 +919,13 @@ class StatCache:
     modified less than two seconds before it was hashed is not remembered, because file
     timestamps come from a coarse clock and a second write in the same tick would go unseen.
 
-    Stored as JSON, one object per context root mapping relpath -> "size:mtime:ctime:ino:mode:sha",
-    so 50,000 entries load as 50,000 short strings. Each walk replaces its root's entries, which
+    Stored as JSON, one object per context root mapping relpath -> "size:mtime:ctime:ino:mode:"
+    followed by the entry's digest line ("file MODE SHA256"), so 50,000 entries load as 50,000
+    short strings and a hit costs one string comparison. Each walk replaces its root's entries, which
     forgets files that are gone. ``save`` writes atomically (temporary file + os.replace).
     """
 
-    VERSION = 1
+    VERSION = 2
     RACY_NS = 2_000_000_000
 
     def __init__(self) -> None:
@@ -968,10 +970,6 @@ class StatCache:
             except OSError:
                 pass
             raise
-
-    @staticmethod
-    def _key(st: os.stat_result) -> str:
-        return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}:{st.st_mode}:"
 
     def root(self, root: str) -> Dict[str, str]:
         """The remembered entries under ``root`` (read-only by convention)."""
@@ -1041,22 +1039,23 @@ def context_digest(context: Path, dockerfile: str = "Dockerfile",
     started = time.time_ns()
     old_get = (stat_cache.root(root) if stat_cache is not None else {}).get
     new: Dict[str, str] = {}
-    files: Dict[str, Optional[str]] = {}
+    files: Dict[str, str] = {}
     missing: List[Tuple[str, os.stat_result, str]] = []
     total_size = 0
     count = 0
     for rel, kind, st, link in scanned:
         if kind is _FILE:
-            total_size += st.st_size
+            size = st.st_size
+            total_size += size
             count += 1
-            # StatCache._key, inlined: this loop is the whole cost of a warm re-check.
-            k = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}:{st.st_mode}:"
+            # The cache holds "KEY" + "file MODE SHA"; this loop is all a warm re-check costs.
+            k = f"{size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}:{st.st_mode}:"
             cached = old_get(rel)
-            if cached is not None and len(cached) == len(k) + 64 and cached.startswith(k):
+            if cached is not None and cached.startswith(k):
                 new[rel] = cached
-                files[rel] = f"file {st.st_mode & 0o7777:04o} {cached[-64:]}"
+                files[rel] = cached[len(k):]
             else:
-                files[rel] = None
+                files[rel] = ""
                 missing.append((rel, st, k))
         elif kind is _LINK:
             files[rel] = f"symlink {st.st_mode & 0o7777:04o} {link}"
@@ -1069,12 +1068,12 @@ def context_digest(context: Path, dockerfile: str = "Dockerfile",
     racy_after = started - StatCache.RACY_NS
     for rel, st, k in missing:
         sha, steady = _hash_file(root + sep + rel, st)
-        files[rel] = f"file {st.st_mode & 0o7777:04o} {sha}"
+        value = files[rel] = f"file {st.st_mode & 0o7777:04o} {sha}"
         if steady and st.st_mtime_ns < racy_after:
-            new[rel] = k + sha
+            new[rel] = k + value
 
     # Entries are in relpath order; '\0' cannot occur in a path or a link target.
-    text = "\0".join(f"{rel}\0{value}" for rel, value in files.items())
+    text = "\0".join(chain.from_iterable(files.items()))
     digest = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
     if stat_cache is not None:
         stat_cache.replace_root(root, new)
@@ -1128,6 +1127,13 @@ def stream_context_tar(entries: Iterable[ContextEntry], chunk_size: int = _CHUNK
                 if os.fstat(fd).st_size != entry.size:
                     raise ContextError(f"{entry.abspath} changed while the context was being sent")
                 while remaining:
+                    if not pending and remaining >= chunk_size:
+                        data = os.read(fd, chunk_size)     # a whole chunk: hand it on as is
+                        if not data:
+                            raise ContextError(f"{entry.abspath} changed while the context was being sent")
+                        remaining -= len(data)
+                        yield data
+                        continue
                     room = max(chunk_size - len(pending), _BLOCK)
                     data = os.read(fd, min(room, remaining))
                     if not data:

@@ -424,7 +424,6 @@ class _Node:
     json: bool
     start: int
     end: int
-    original: str
     sub: Optional["_Node"] = None  # ONBUILD's trigger
 
 
@@ -590,7 +589,7 @@ def _node_from_line(line: str, escape: str, start: int, end: int) -> _Node:
     if len(parts) == 2:
         rest, flags = _extract_flags(parts[1])
     rest = _go_trim(rest)
-    node = _Node(cmd, flags, [], False, start, end, line)
+    node = _Node(cmd, flags, [], False, start, end)
     try:
         if cmd in ("add", "copy", "volume"):
             js = _parse_json(rest)
@@ -811,8 +810,11 @@ def _check_instruction(node: _Node) -> None:
         for word in args:
             if word == "" or word.startswith("="):
                 raise DockerfileError(node.start, "ARG names can not be blank")
-    if cmd in ("env", "label") and not args:
-        raise DockerfileError(node.start, f"{cmd.upper()} requires at least one argument")
+    if cmd in ("env", "label"):
+        if not args:
+            raise DockerfileError(node.start, f"{cmd.upper()} requires at least one argument")
+        if any(not key for key in args[::2]):
+            raise DockerfileError(node.start, f"{cmd.upper()} names can not be blank")
     if cmd == "onbuild":
         if not args:
             raise DockerfileError(node.start, "ONBUILD requires at least one argument")

@@ -62,15 +62,24 @@ def _tls_from_env(url: str, environ: Mapping[str, str]) -> Any:
     from docker.errors import DockerException
     from docker.utils import kwargs_from_env
 
-    # kwargs_from_env falls back to os.environ when handed an empty mapping, so only call it
-    # when one of its TLS variables is really set in the environment we were given.
-    if not (environ.get("DOCKER_TLS_VERIFY") is not None or environ.get("DOCKER_CERT_PATH")):
+    # The docker CLI's rule, which kwargs_from_env follows: TLS is on when DOCKER_CERT_PATH is
+    # set or DOCKER_TLS_VERIFY is set to anything but the empty string. (kwargs_from_env itself
+    # is only called when it applies: handed an empty mapping it reads os.environ instead.)
+    verify = environ.get("DOCKER_TLS_VERIFY") not in (None, "")
+    if not (verify or environ.get("DOCKER_CERT_PATH")):
         return None
+    cert_path = environ.get("DOCKER_CERT_PATH") or os.path.join(os.path.expanduser("~"), ".docker")
+    needed = ("ca.pem", "cert.pem", "key.pem") if verify else ("cert.pem", "key.pem")
+    missing = [name for name in needed if not os.path.isfile(os.path.join(cert_path, name))]
+    if missing:
+        raise EngineUnavailable(
+            f"cannot use TLS for the Docker engine at {url}: {', '.join(missing)} not found in "
+            f"{cert_path}; check DOCKER_CERT_PATH and DOCKER_TLS_VERIFY")
     try:
         return kwargs_from_env(environment=dict(environ)).get("tls")
     except DockerException as exc:
         raise EngineUnavailable(
-            f"cannot use the TLS settings for the Docker engine at {url}: {exc}; "
+            f"cannot use TLS for the Docker engine at {url}: {exc}; "
             "check DOCKER_CERT_PATH and DOCKER_TLS_VERIFY") from None
 
 

@@ -80,11 +80,38 @@ def _expected(types) -> str:
 
 
 def validate(root: Node) -> List[Tuple[Path_, Problem]]:
-    """Structural problems of the document, each with the path it is about."""
+    """Structural problems of the document, each with the path it is about.
+
+    A document that passed once is remembered by a hash of its values and of the schema, so
+    an unchanged manifest costs neither the jsonschema import nor the validation again.
+    """
+    document = root.plain()
+    marker = _valid_marker(document)
+    if marker is not None and marker.exists():
+        return []
     found: List[Tuple[Path_, Problem]] = []
-    for error in _validator().iter_errors(root.plain()):
+    for error in _validator().iter_errors(document):
         found.extend(_problems(root, error))
+    if not found and marker is not None:
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        except OSError:
+            pass  # a read-only cache only costs time
     return found
+
+
+def _valid_marker(document):
+    import hashlib
+
+    from builder.cachedir import cache_home
+
+    try:
+        text = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+    digest = hashlib.sha256((_schema_text() + "\0" + text).encode()).hexdigest()
+    return cache_home() / "valid" / digest[:2] / digest[2:40]
 
 
 def _at(node: Node, path: Path_, message: str, key: bool = False) -> Tuple[Path_, Problem]:

@@ -160,7 +160,7 @@ def _decide(image: ImageSpec, key: str, inputs, parents, steps, state, records, 
     if no_cache:
         return build, "--no-cache", (), None
     if state is None:
-        return build, engine_note or "no engine: cannot tell whether an earlier build exists", (), None
+        return build, "no engine reachable: cannot tell whether an earlier build exists", (), None
     hit = state.by_key.get(key)
     if hit is not None:
         moved = tuple(r for r in image.references

@@ -20,9 +20,7 @@ NAME_LABEL = "images.name"
 PROJECT_LABEL = "images.project"
 
 
-def cache_home() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "images"
+from builder.cachedir import cache_home  # noqa: E402  (re-exported for the CLI)
 
 
 def project_id(manifest_path: Path) -> str:

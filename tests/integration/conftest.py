@@ -17,6 +17,7 @@ import secrets
 import shutil
 import struct
 import tarfile
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -206,10 +207,7 @@ def _sweep(labels: Dict[str, str], prefix: Optional[str]) -> None:
     try:
         label_filter = [f"{key}={value}" for key, value in labels.items()]
         for container in client.containers(all=True, filters={"label": label_filter}):
-            try:
-                client.remove_container(container["Id"], force=True)
-            except docker.errors.NotFound:
-                pass
+            _remove_container(client, container["Id"])
         images = client.images(all=True, filters={"label": label_filter})
         if prefix:
             for image in client.images(all=True):
@@ -226,6 +224,24 @@ def _sweep(labels: Dict[str, str], prefix: Optional[str]) -> None:
                 pass  # still the parent of an image outside this test; left for the session sweep
     finally:
         client.close()
+
+
+def _remove_container(client, container_id: str) -> None:
+    """Remove a container, waiting for the engine when it is already removing it (as it does
+    with the container of a cancelled build step)."""
+    import docker.errors
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            client.remove_container(container_id, force=True)
+            return
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def _under_prefix(tag: str, prefix: str) -> bool:

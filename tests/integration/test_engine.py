@@ -1,7 +1,9 @@
 """The engine layer against the real Docker engine and the registry on 127.0.0.1:5000."""
 from __future__ import annotations
 
+import hashlib
 import http.server
+import json
 import logging
 import re
 import tarfile
@@ -145,6 +147,29 @@ def test_cancel_aborts_a_running_step_quickly_and_leaves_nothing_behind(
     assert engine.list_images(label=f"images.test.final={case.token}", all=True) == []
     assert all(not image.get("RepoTags") or image["RepoTags"] == ["<none>:<none>"]
                for image in engine.list_images(label=case.label, all=True))
+
+
+def test_cancel_during_the_context_upload_stops_sending(engine, case, busybox_context,
+                                                        tar_stream):
+    cancel = threading.Event()
+    sent: List[int] = []
+
+    def slow_chunks() -> Iterator[bytes]:
+        for index, chunk in enumerate(tar_stream(busybox_context(), chunk_size=4096)):
+            if index == 5:
+                cancel.set()
+            sent.append(index)
+            time.sleep(0.05)
+            yield chunk
+
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        engine.build(slow_chunks(), cancel=cancel)
+    time.sleep(0.3)  # let the reader thread see the cancel
+
+    assert time.monotonic() - started < 3
+    assert len(sent) < 20  # the context holds about 500 chunks of 4 KiB
+    assert engine.list_images(label=case.label, all=True) == []
 
 
 def test_cancel_before_the_start_contacts_nothing(engine, case, busybox_context, tar_stream):
@@ -526,6 +551,40 @@ def test_an_explicit_host_wins_and_a_malformed_one_is_reported(monkeypatch):
         connect("tcp://127.0.0.1:5999")
     with pytest.raises(EngineUnavailable, match="'foo://bar'.*Invalid bind address protocol"):
         connect("foo://bar")
+
+
+def test_tls_settings_without_certificates_are_reported(monkeypatch, tmp_path):
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:5999")
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+    monkeypatch.setenv("DOCKER_CERT_PATH", str(tmp_path))
+    with pytest.raises(EngineUnavailable) as failure:
+        connect()
+    assert str(failure.value) == (
+        f"cannot use TLS for the Docker engine at tcp://127.0.0.1:5999: ca.pem, cert.pem, "
+        f"key.pem not found in {tmp_path}; check DOCKER_CERT_PATH and DOCKER_TLS_VERIFY")
+
+
+def test_the_docker_context_is_followed_like_the_cli_does(monkeypatch, tmp_path):
+    config = tmp_path / "docker-config"
+    meta = config / "contexts" / "meta" / hashlib.sha256(b"remote").hexdigest()
+    meta.mkdir(parents=True)
+    (config / "config.json").write_text(json.dumps({"currentContext": "remote"}))
+    (meta / "meta.json").write_text(json.dumps({
+        "Name": "remote", "Metadata": {},
+        "Endpoints": {"docker": {"Host": "tcp://127.0.0.1:5999", "SkipTLSVerify": False}}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+
+    with pytest.raises(EngineUnavailable, match="at tcp://127.0.0.1:5999: connection refused"):
+        connect()  # the config file's current context
+    monkeypatch.setenv("DOCKER_CONTEXT", "elsewhere")
+    with pytest.raises(EngineUnavailable,
+                       match="docker context 'elsewhere' \\(from DOCKER_CONTEXT\\) does not exist"):
+        connect()
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:5998")
+    with pytest.raises(EngineUnavailable, match="at tcp://127.0.0.1:5998"):
+        connect()  # DOCKER_HOST wins over any context
 
 
 def test_the_default_engine_answers(engine):

@@ -181,6 +181,7 @@ ERRORS = [
     ("ONBUILD FROM", "FROM alpine\nONBUILD FROM busybox\n", {}, None, 2, "FROM isn't allowed as an ONBUILD trigger"),
     ("ARG without a name", "ARG =x\nFROM alpine\n", {}, None, 1, "ARG names can not be blank"),
     ("ENV without value", "FROM alpine\nENV ONLYKEY\n", {}, None, 2, "ENV must have two arguments"),
+    ("ENV with a blank name", "FROM alpine\nENV =x\n", {}, None, 2, "ENV names can not be blank"),
 ]
 
 
