@@ -12,7 +12,10 @@ treats a leading ``**`` differently, reads ``[!...]`` and ``[^...]`` the other w
   number of directories, ``[...]`` is a class with ``^`` (not ``!``) negating it, ``\\`` escapes
   the next character, the last matching pattern wins and a path is excluded when it or one of
   its parent directories matches. A pattern ``filepath.Match`` or Go's regexp compiler rejects
-  is an error.
+  is an error (upstream only fails once the pattern is first tried; we fail up front).
+  Upstream turns wildcard patterns into Go regexps, and so do we, quirks included: a negated
+  class can match '/', ``|``, ``{`` and ``}`` reach the regexp unescaped (alternation,
+  repetition), and ``\\d`` is a digit class, not an escaped ``d``.
 * The walk is the CLI's ``archive.TarWithOptions``: an excluded directory is skipped whole
   unless an exception pattern, read as text, starts with that directory's path; in that case the
   directory is entered (without an entry of its own) so the exception can re-include files.
@@ -24,6 +27,7 @@ sockets, pipes and devices are left out.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -514,9 +518,10 @@ class _Pattern:
         self.regexp: Optional[re.Pattern] = None
         self.kind = _EXACT
         self._compile()
-        # '*' and '?' never match '/', so without '**' and classes (a negated class can match
-        # '/') a pattern only matches paths with as many slashes as it has.
-        self.depth = None if ("**" in text or "[" in text) else text.count("/")
+        # '*' and '?' never match '/', so a pattern only matches paths with as many slashes as
+        # it has -- unless it holds '**', a class or an escape (either can match '/': "[^a]",
+        # "\W") or a '|' (an unanchored alternative can match deeper paths).
+        self.depth = None if any(c in text for c in "[\\|") or "**" in text else text.count("/")
         if self.kind == _EXACT:
             self.matcher = text.__eq__
         elif self.kind == _PREFIX:
@@ -675,7 +680,13 @@ class IgnoreRules:
 
     def with_exceptions(self, paths: Iterable[str]) -> "IgnoreRules":
         """These rules plus ``!path`` for each of ``paths``, as the CLI adds for its build files."""
-        extra = [self._new("!" + p, 0, "", p) for p in paths]
+        extra = []
+        for p in paths:
+            try:
+                extra.append(self._new("!" + p, 0, "", p))
+            except ContextError:
+                raise ContextError(f"{p!r} is excluded by .dockerignore and, read as a pattern, cannot be "
+                                   "re-included; rename it or stop excluding it") from None
         return IgnoreRules(self._patterns + tuple(extra))
 
     # -- matching ---------------------------------------------------------------------------
@@ -790,6 +801,11 @@ def read_ignore_rules(context: Path) -> IgnoreRules:
     except OSError as exc:
         raise ContextError(f"cannot read {path}: {exc.strerror or exc}") from None
     return IgnoreRules.parse(data.decode("utf-8", "surrogateescape"), path)
+
+
+def dockerfile_relpath(dockerfile: str) -> str:
+    """The Dockerfile's path inside the context, as the engine names it in the tar."""
+    return _dockerfile_relpath(dockerfile)
 
 
 def _dockerfile_relpath(dockerfile: str) -> str:
@@ -1103,7 +1119,9 @@ def _header(entry: ContextEntry) -> bytes:
     return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
-def stream_context_tar(entries: Iterable[ContextEntry], chunk_size: int = _CHUNK) -> Iterator[bytes]:
+def stream_context_tar(entries: Iterable[ContextEntry], chunk_size: int = _CHUNK, *,
+                       replace: Optional[Mapping[str, bytes]] = None,
+                       expected: Optional[Mapping[str, str]] = None) -> Iterator[bytes]:
     """An uncompressed tar of exactly ``entries``, produced ``chunk_size`` bytes at a time.
 
     Headers are deterministic: uid/gid 0, no user or group names, the entry's mode, and its
@@ -1112,9 +1130,35 @@ def stream_context_tar(entries: Iterable[ContextEntry], chunk_size: int = _CHUNK
     the engine's layer cache warm, and files keep their real times inside the image as they do
     with ``docker build``. A file whose size changed since it was listed is an error rather
     than a corrupt archive.
+
+    ``replace`` sends other bytes for some paths (the Dockerfile with its labels appended).
+    ``expected`` is a ``ContextDigest.files`` map: every entry sent is checked against it, file
+    contents hashed as they stream, so what the engine receives is exactly what the cache key
+    was computed from; a difference raises ContextError naming the file.
     """
+    replace = replace or {}
+    seen = 0
     pending = bytearray()
     for entry in entries:
+        if expected is not None:
+            seen += 1
+            want = expected.get(entry.relpath)
+            if want is None or not want.startswith(entry.kind):
+                raise ContextError(f"{entry.abspath} appeared or changed kind after the context was hashed; "
+                                   "run the build again")
+        hasher = hashlib.sha256() if expected is not None and entry.kind == _FILE else None
+        if entry.relpath in replace:
+            data = replace[entry.relpath]
+            if hasher is not None:
+                with open(entry.abspath, "rb") as f:   # small: the Dockerfile
+                    hasher.update(f.read())
+                _check_sent(entry, hasher, expected)
+            entry = dataclasses.replace(entry, size=len(data))
+            pending += _header(entry) + data + bytes(-len(data) % _BLOCK)
+            if len(pending) >= chunk_size:
+                yield bytes(pending)
+                pending.clear()
+            continue
         pending += _header(entry)
         if entry.kind == _FILE and entry.size:
             remaining = entry.size
@@ -1132,12 +1176,16 @@ def stream_context_tar(entries: Iterable[ContextEntry], chunk_size: int = _CHUNK
                         if not data:
                             raise ContextError(f"{entry.abspath} changed while the context was being sent")
                         remaining -= len(data)
+                        if hasher is not None:
+                            hasher.update(data)
                         yield data
                         continue
                     room = max(chunk_size - len(pending), _BLOCK)
                     data = os.read(fd, min(room, remaining))
                     if not data:
                         raise ContextError(f"{entry.abspath} changed while the context was being sent")
+                    if hasher is not None:
+                        hasher.update(data)
                     pending += data
                     remaining -= len(data)
                     if len(pending) >= chunk_size:
@@ -1150,8 +1198,17 @@ def stream_context_tar(entries: Iterable[ContextEntry], chunk_size: int = _CHUNK
             pad = -entry.size % _BLOCK
             if pad:
                 pending += bytes(pad)
+        if hasher is not None:
+            _check_sent(entry, hasher, expected)
         if len(pending) >= chunk_size:
             yield bytes(pending)
             pending.clear()
+    if expected is not None and seen != len(expected):
+        raise ContextError("files were removed from the context after it was hashed; run the build again")
     pending += bytes(2 * _BLOCK)
     yield bytes(pending)
+
+
+def _check_sent(entry: ContextEntry, hasher, expected: Mapping[str, str]) -> None:
+    if not expected[entry.relpath].endswith(" " + hasher.hexdigest()):
+        raise ContextError(f"{entry.abspath} changed after the context was hashed; run the build again")

@@ -1,10 +1,17 @@
-"""docker-py, requests and transport errors, turned into our typed errors at the engine boundary."""
+"""docker-py, requests and transport errors, turned into our typed errors at the engine boundary.
+
+docker-py, requests, urllib3 and ssl are looked up in ``sys.modules`` instead of imported: an
+exception cannot be an instance of a class whose module was never loaded, and the short calls
+(through ``builder.engine.http``) never load them.
+"""
 from __future__ import annotations
 
 import contextlib
 import socket
-from typing import Iterator, Optional
+import sys
+from typing import Any, Iterator, Optional
 
+from builder.engine.http import ConnectFailed, HTTPError
 from builder.errors import EngineError, EngineUnavailable, ImagesError
 
 HINT = "start dockerd or set DOCKER_HOST"
@@ -30,10 +37,8 @@ def causes(exc: BaseException) -> Iterator[BaseException]:
 
 def unreachable_reason(exc: BaseException) -> Optional[str]:
     """A short phrase when ``exc`` means no engine could be reached at all, else None."""
-    import ssl
-
-    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
-
+    ssl = sys.modules.get("ssl")
+    urllib3_errors = sys.modules.get("urllib3.exceptions")
     chain = list(causes(exc))
     # The socket-level error is the most precise; urllib3's wrappers come first in the chain
     # (and its NewConnectionError even subclasses ConnectTimeoutError), so look for it first.
@@ -46,19 +51,26 @@ def unreachable_reason(exc: BaseException) -> Optional[str]:
             return "permission denied (run as root or add your user to the docker group)"
         if isinstance(cause, socket.gaierror):
             return "unknown host"
-        if isinstance(cause, ssl.SSLError):
+        if ssl is not None and isinstance(cause, ssl.SSLError):
             detail = cause.reason or cause.__class__.__name__
             return f"TLS handshake failed ({detail}; check DOCKER_TLS_VERIFY and DOCKER_CERT_PATH)"
     for cause in chain:
-        if isinstance(cause, ConnectTimeoutError) and not isinstance(cause, NewConnectionError):
+        if isinstance(cause, ConnectFailed):
+            return "timed out while connecting" if cause.timed_out else str(cause.error)
+        if urllib3_errors is None:
+            continue
+        if (isinstance(cause, urllib3_errors.ConnectTimeoutError)
+                and not isinstance(cause, urllib3_errors.NewConnectionError)):
             return "timed out while connecting"
-        if isinstance(cause, NewConnectionError):
+        if isinstance(cause, urllib3_errors.NewConnectionError):
             return "cannot connect"
     return None
 
 
 def api_message(exc: BaseException) -> str:
     """The engine's own words for an API error, without docker-py's URL and status preamble."""
+    if isinstance(exc, HTTPError):
+        return exc.explanation.strip() or f"{exc.status} {exc.reason}"
     explanation = getattr(exc, "explanation", None)
     if isinstance(explanation, bytes):
         explanation = explanation.decode("utf-8", "replace")
@@ -70,7 +82,10 @@ def api_message(exc: BaseException) -> str:
     return str(exc)
 
 
-def status_code(exc: BaseException) -> Optional[int]:
+def status_code(exc: Optional[BaseException]) -> Optional[int]:
+    """The HTTP status of an engine's error answer (ours or docker-py's), else None."""
+    if isinstance(exc, HTTPError):
+        return exc.status
     response = getattr(exc, "response", None)
     return getattr(response, "status_code", None)
 
@@ -80,26 +95,33 @@ def translate(exc: BaseException, *, endpoint: str, action: str) -> Optional[Ima
 
     ``action`` says what was being done ("tagging abc as x:y") and starts the message.
     """
-    import docker.errors
-    import requests.exceptions
-    import urllib3.exceptions
+    docker_errors = sys.modules.get("docker.errors")
+    requests_errors = sys.modules.get("requests.exceptions")
+    urllib3_errors = sys.modules.get("urllib3.exceptions")
+    http_client = sys.modules.get("http.client")
 
     if isinstance(exc, ImagesError):
         return exc
-    if isinstance(exc, docker.errors.APIError):
+    if isinstance(exc, HTTPError) or _is(exc, docker_errors, "APIError"):
         return EngineError(f"{action}: {api_message(exc)}")
     reason = unreachable_reason(exc)
     if reason is not None:
         return EngineUnavailable(f"cannot reach the Docker engine at {endpoint}: {reason}; {HINT}")
-    if isinstance(exc, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError)):
+    if (isinstance(exc, socket.timeout) or _is(exc, requests_errors, "ReadTimeout")
+            or _is(exc, urllib3_errors, "ReadTimeoutError")):
         return EngineError(f"{action}: the Docker engine at {endpoint} did not answer in time")
-    if isinstance(exc, (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
-                        ConnectionError, socket.timeout)):
+    if (isinstance(exc, ConnectionError) or _is(exc, requests_errors, "RequestException")
+            or _is(exc, urllib3_errors, "HTTPError") or _is(exc, http_client, "HTTPException")):
         return EngineError(f"{action}: lost the connection to the Docker engine at {endpoint} "
                            f"({_short(exc)})")
-    if isinstance(exc, docker.errors.DockerException):
+    if _is(exc, docker_errors, "DockerException"):
         return EngineError(f"{action}: {exc}")
     return None
+
+
+def _is(exc: BaseException, module: Any, name: str) -> bool:
+    """``isinstance(exc, module.name)`` for a module that may not be loaded (then it is False)."""
+    return module is not None and isinstance(exc, getattr(module, name))
 
 
 @contextlib.contextmanager

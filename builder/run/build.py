@@ -129,7 +129,9 @@ class Builder:
         return on_output
 
     def _build(self, image: ImageSpec, step: Step) -> str:
-        from builder.context import context_entries, stream_context_tar
+        from builder.context import context_entries, dockerfile_relpath, stream_context_tar
+        from builder.dockerfile import DockerfileError, parse_dockerfile
+        from builder.run.labels import with_labels
 
         on_output = self._on_output(image.name)
         if image.pull:
@@ -139,10 +141,24 @@ class Builder:
                 on_output(f"pulling {ref}")
                 self.engine.pull(ref, on_progress=lambda _e: None)
         entries = context_entries(image.context, image.dockerfile)
+        labels = build_labels(self.manifest, image, step)
+        replace = {}
+        text = image.dockerfile_path.read_bytes().decode("utf-8", errors="surrogateescape")
+        try:
+            stages = parse_dockerfile(text, dict(image.args)).stages
+        except DockerfileError:
+            stages = ()
+        labelled = with_labels(text, labels, stages, image.target)
+        if labelled is not None:
+            dockerfile_rel = dockerfile_relpath(image.dockerfile)
+            replace[dockerfile_rel] = labelled.encode("utf-8", errors="surrogateescape")
+            labels = {}
+        digest = self.plan.digests.get(f"{image.context}\0{image.dockerfile}")
+        stream = stream_context_tar(entries, replace=replace, expected=digest.files if digest else None)
         return self.engine.build(
-            stream_context_tar(entries), dockerfile=image.dockerfile, buildargs=dict(image.args),
-            labels=build_labels(self.manifest, image, step), target=image.target, platform=image.platform,
-            pull=False, nocache=self.no_cache, on_output=on_output, cancel=self.stop)
+            stream, dockerfile=image.dockerfile, buildargs=dict(image.args), labels=labels,
+            target=image.target, platform=image.platform, pull=False, nocache=self.no_cache,
+            on_output=on_output, cancel=self.stop)
 
     def _import(self, image: ImageSpec, step: Step) -> str:
         first = step.references[0]

@@ -458,6 +458,7 @@ WALK_RULES = [
     "", "*", "**", "src", "src/**", "**/*.py\n!src/keep.py", "src\n!src/a/b", "*/a\n!*/a/x.txt",
     "**/b\n!src/a/b/c.txt", "src/a\n!src/a/b/c.txt\nsrc/a/b", "a*\n!a", "**/*.txt\n!**/x.txt",
     "[^s]*", "src/?\n!src/a/b", "src/a/b/**\n!src/a/b/c.txt", "docs\n!docs/*.md\ndocs/private.md",
+    "*.txt|*.md", "src\\W*", "a[^b]x.txt", "src/*/b\n!src/a/b/*.txt",
 ]
 
 

@@ -86,7 +86,8 @@ SHAPES = [
     ("line continuations", "FROM \\\n  alpine:3.19 \\\n  AS build\nRUN echo\n", {}, None,
      [F("alpine:3.19", 1)], ("build",), 2),
     ("comment and empty lines inside a continuation",
-     "FROM alpine\nRUN echo a \\\n  # a comment\n\n  && echo b\nCOPY --from=busybox:1.36 /bin/busybox /bin/\n", {}, None,
+     "FROM alpine\nRUN echo a \\\n  # a comment\n\n  && echo b\n"
+     "COPY --from=busybox:1.36 /bin/busybox /bin/\n", {}, None,
      [F("alpine", 1), C("busybox:1.36", 6)], ("",), 3),
     ("escape directive switches to backtick",
      "# escape=`\nFROM mcr.microsoft.com/windows/servercore:ltsc2022 `\n  AS build\nRUN dir c:\\\n"
