@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("context", "the files the engine would receive for an image, and their total size")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--json", action="store_true")
+
+    from builder.cli.lifecycle import add_parsers
+
+    add_parsers(command)
     return parser
 
 
@@ -84,9 +88,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     from builder.errors import ImagesError, ManifestError
 
     try:
-        from builder.cli import commands
+        from builder.cli import commands, lifecycle
 
-        return getattr(commands, "cmd_" + args.command)(args)
+        handler = getattr(commands, "cmd_" + args.command, None) or getattr(lifecycle, "cmd_" + args.command)
+        return handler(args)
     except ManifestError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

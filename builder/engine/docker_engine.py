@@ -1,7 +1,11 @@
-"""The Docker engine behind a small interface, spoken to through docker-py's low-level APIClient.
+"""The Docker engine behind a small interface.
 
-docker is imported inside functions so that importing this module (and ``images --help``) stays
-instant. Every docker-py, requests or transport failure leaves this module as one of our typed
+The short calls (ping, version, list, inspect, history, tag, remove) go through
+``builder.engine.http``, a standard-library client, so that a run that changes nothing never
+loads docker-py; the streaming calls (build, push, pull, save, load, import) and the registry
+lookup go through docker-py's low-level APIClient, imported and created when first needed. An
+endpoint the small client does not handle (TLS, ``ssh://``, a proxy) gets docker-py for
+everything. Every docker-py, requests or transport failure leaves this module as one of our typed
 errors: ``EngineUnavailable`` when no engine answers, ``EngineError`` (or ``BuildError``) when it
 answered and the operation failed, ``Cancelled`` when the caller stopped a build.
 """
@@ -17,8 +21,9 @@ import threading
 import time
 from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-from builder import refs
-from builder.engine.endpoint import Endpoint, resolve
+from builder import __version__, refs
+from builder.engine.endpoint import Endpoint, load_config, resolve
+from builder.engine.http import Client, HTTPError, quote_path
 from builder.engine.streams import LineSplitter, describe_status, is_retryable, message_error
 from builder.engine.translate import (HINT, api_message, engine_errors, status_code, translate,
                                       unreachable_reason)
@@ -32,6 +37,10 @@ ProgressSink = Callable[[dict], None]
 # Short calls (inspect, tag, list) give up after this long; streaming calls (build, push, pull,
 # save, load, import) have no read timeout, since a RUN step or a big layer may stay silent.
 _REQUEST_TIMEOUT_S = 60
+# How long opening a connection may take; an engine that accepts nothing in this time is down.
+_CONNECT_TIMEOUT_S = 5
+# The oldest API docker-py speaks; an engine older than this is refused, as docker-py does.
+_MIN_API_VERSION = "1.24"
 # How often a waiting build looks at its cancel event (a threading.Event cannot be waited on
 # together with a queue, so the wait is sliced).
 _CANCEL_POLL_S = 0.1
@@ -53,7 +62,7 @@ def connect(host: Optional[str] = None) -> "DockerEngine":
 
 class DockerEngine:
     """One Docker engine. Safe to share between threads: short calls share a connection pool,
-    and every streaming call gets a connection of its own."""
+    and every streaming call gets a connection (and a docker-py client) of its own."""
 
     #: Seconds to wait before each retry of a push or pull that failed in a way that may pass
     #: (a 5xx from the registry, a connection that broke half-way). One retry per entry. The
@@ -65,14 +74,54 @@ class DockerEngine:
         self._endpoint = endpoint
         #: The address in use, as users write it (``unix:///var/run/docker.sock``).
         self.endpoint: str = endpoint.url
+        self._docker_api: Any = None  # docker-py's pooled client, made when first needed
+        self._docker_api_lock = threading.Lock()
+        headers = {"User-Agent": f"images/{__version__}"}
+        extra = load_config().get("HttpHeaders")  # sent on every request, as docker-py does
+        if isinstance(extra, dict):
+            headers.update({str(key): str(value) for key, value in extra.items()})
+        client = Client.for_endpoint(endpoint.url, tls=endpoint.tls, timeout=_REQUEST_TIMEOUT_S,
+                                     connect_timeout=_CONNECT_TIMEOUT_S, headers=headers)
+        if client is not None:
+            # The engine's API version, so an older engine (20.10 speaks 1.41) is not sent paths
+            # it rejects; this first request is also the reachability check.
+            self.api_version: str = self._negotiate(client)
+            client.api_version = self.api_version
+            self._transport: Any = client
+            return
         if endpoint.url.startswith("unix://"):
             self._probe_socket("/" + endpoint.url[len("unix://"):].lstrip("/"))
-        # "auto" asks the engine for its API version, so an older engine (20.10 speaks 1.41) is
-        # not sent paths it rejects; this first request is also the reachability check.
-        self._api = self._new_client(version="auto", timeout=_REQUEST_TIMEOUT_S)
-        self.api_version: str = self._api.api_version
+        # "auto": docker-py asks the engine for its version, as _negotiate does.
+        self._docker_api = self._new_client(version="auto", timeout=_REQUEST_TIMEOUT_S)
+        self.api_version = self._docker_api.api_version
+        self._transport = _DockerPyTransport(self._docker_api)
 
     # -- plumbing ---------------------------------------------------------------------------
+
+    def _negotiate(self, client: Client) -> str:
+        """The API version docker-py's ``version="auto"`` would pick: the engine's own."""
+        try:
+            answer = json.loads(client.request("GET", "/version", versioned=False))
+            version = answer["ApiVersion"]
+        except Exception as exc:  # noqa: BLE001 - sorted into our errors just below
+            ours = translate(exc, endpoint=self.endpoint, action="cannot connect")
+            if isinstance(ours, EngineUnavailable):
+                raise ours from exc
+            if isinstance(exc, (KeyError, TypeError)):
+                problem = 'Invalid response from docker daemon: key "ApiVersion" is missing.'
+            else:
+                problem = f"Error while fetching server API version: {exc}"
+            raise self._unusable(problem) from exc
+        if not isinstance(version, str) or _version_tuple(version) < _version_tuple(
+                _MIN_API_VERSION):
+            raise self._unusable(f"the engine speaks API {version}; API versions below "
+                                 f"{_MIN_API_VERSION} are not supported")
+        return version
+
+    def _unusable(self, problem: str) -> EngineUnavailable:
+        return EngineUnavailable(
+            f"cannot use the Docker engine address {self.endpoint!r} "
+            f"(from {self._endpoint.source}): {problem}; fix it or set DOCKER_HOST")
 
     def _new_client(self, *, version: str, timeout: Optional[float]) -> Any:
         import docker
@@ -87,9 +136,7 @@ class DockerEngine:
             if isinstance(ours, EngineUnavailable):
                 raise ours from exc
             if isinstance(exc, DockerException):
-                raise EngineUnavailable(
-                    f"cannot use the Docker engine address {self.endpoint!r} "
-                    f"(from {self._endpoint.source}): {exc}; fix it or set DOCKER_HOST") from exc
+                raise self._unusable(str(exc)) from exc
             raise
 
     def _probe_socket(self, path: str) -> None:
@@ -111,12 +158,39 @@ class DockerEngine:
         """A client of its own for one streaming call, with no read timeout."""
         return self._new_client(version=self.api_version, timeout=None)
 
+    def _docker_client(self) -> Any:
+        """docker-py's pooled client, for the few short calls that need its registry
+        credentials."""
+        with self._docker_api_lock:
+            if self._docker_api is None:
+                self._docker_api = self._new_client(version=self.api_version,
+                                                    timeout=_REQUEST_TIMEOUT_S)
+            return self._docker_api
+
     def _errors(self, action: str):
         return engine_errors(self.endpoint, action)
 
+    def _request(self, action: str, method: str, path: str,
+                 params: Optional[Dict[str, Any]] = None) -> bytes:
+        """One short call; ``path`` is quoted already. Failures leave as our errors, with the
+        engine's HTTP error (an ``HTTPError``) as ``__cause__`` when it answered with one."""
+        with self._errors(action):
+            return self._transport.request(method, path, params)
+
+    def _request_json(self, action: str, method: str, path: str,
+                      params: Optional[Dict[str, Any]] = None) -> Any:
+        body = self._request(action, method, path, params)
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise EngineError(f"{action}: the Docker engine at {self.endpoint} sent an answer "
+                              "that is not JSON") from None
+
     def close(self) -> None:
         """Release the pooled connections."""
-        self._api.close()
+        self._transport.close()
+        if self._docker_api is not None:
+            self._docker_api.close()
 
     def __enter__(self) -> "DockerEngine":
         return self
@@ -128,13 +202,11 @@ class DockerEngine:
 
     def ping(self) -> None:
         """Check that the engine answers; raises ``EngineUnavailable`` when it does not."""
-        with self._errors("cannot ping the Docker engine"):
-            self._api.ping()
+        self._request("cannot ping the Docker engine", "GET", "/_ping")
 
     def version(self) -> Dict[str, Any]:
         """The engine's ``/version`` answer (``Version``, ``ApiVersion``, ``Os``, ``Arch``, ...)."""
-        with self._errors("cannot read the Docker engine's version"):
-            return self._api.version()
+        return self._request_json("cannot read the Docker engine's version", "GET", "/version")
 
     # -- build ------------------------------------------------------------------------------
 
@@ -246,17 +318,16 @@ class DockerEngine:
     def tag(self, image_id: str, reference: str) -> None:
         """Point ``reference`` (``repo:tag``; a bare ``repo`` means ``repo:latest``) at an image.
         A tag that pointed elsewhere moves."""
-        import docker.errors
-
         repository, tag, digest = refs.split(reference)
         action = f"cannot tag {_short_id(image_id)} as {reference}"
         if digest is not None:
             raise EngineError(f"{action}: a tag cannot contain a digest")
+        path = f"/images/{_path_name(image_id, action)}/tag"
         try:
-            with self._errors(action):
-                self._api.tag(image_id, repository, tag or "latest")
+            self._request(action, "POST", path,
+                          {"tag": tag or "latest", "repo": repository, "force": 0})
         except EngineError as exc:
-            if isinstance(exc.__cause__, docker.errors.NotFound):
+            if status_code(exc.__cause__) == 404:
                 raise EngineError(f"{action}: no such image") from None
             raise
 
@@ -275,17 +346,18 @@ class DockerEngine:
         return self._delete(id_or_ref, force=force, what="image")
 
     def _delete(self, name: str, *, force: bool, what: str) -> List[Dict[str, str]]:
-        import docker.errors
-
         action = f"cannot remove {what} {name}"
+        path = f"/images/{_path_name(name, action)}"
         try:
-            with self._errors(action):
-                return list(self._api.remove_image(name, force=force) or [])
+            # force and noprune as docker-py sends them (False/True); noprune=False deletes the
+            # untagged parents that only this image held, as ``docker rmi`` does.
+            return list(self._request_json(action, "DELETE", path,
+                                           {"force": force, "noprune": False}) or [])
         except EngineError as exc:
             cause = exc.__cause__
-            if isinstance(cause, docker.errors.NotFound):
+            if status_code(cause) == 404:
                 raise EngineError(f"{action}: no such image") from None
-            if isinstance(cause, docker.errors.APIError) and status_code(cause) == 409:
+            if status_code(cause) == 409:
                 users = self._containers_using(name)
                 if users:
                     listed = ", ".join(f"{cname} ({state})" for cname, state in users)
@@ -299,13 +371,11 @@ class DockerEngine:
 
     def inspect_image(self, ref_or_id: str) -> Optional[Dict[str, Any]]:
         """The engine's full description of an image, or None when there is no such image."""
-        import docker.errors
-
+        action = f"cannot inspect image {ref_or_id}"
         try:
-            with self._errors(f"cannot inspect image {ref_or_id}"):
-                return self._api.inspect_image(ref_or_id)
+            return self._request_json(action, "GET", f"/images/{_path_name(ref_or_id, action)}/json")
         except EngineError as exc:
-            if isinstance(exc.__cause__, docker.errors.NotFound):
+            if status_code(exc.__cause__) == 404:
                 return None
             raise
 
@@ -313,20 +383,19 @@ class DockerEngine:
         """The engine's image list entries (``Id``, ``RepoTags``, ``Created``, ``Size``,
         ``Labels``, ...), only those carrying ``label`` (a key, or ``key=value``) when given;
         ``all`` adds intermediate images."""
-        filters = {"label": label} if label else None
-        with self._errors("cannot list images"):
-            return list(self._api.images(all=all, filters=filters))
+        params: Dict[str, Any] = {"only_ids": 0, "all": 1 if all else 0}
+        if label:
+            params["filters"] = json.dumps({"label": [label]})
+        return list(self._request_json("cannot list images", "GET", "/images/json", params))
 
     def history(self, ref: str) -> List[Dict[str, Any]]:
         """The image's layers, newest first, as ``docker image history`` shows them."""
-        import docker.errors
-
         action = f"cannot read the history of {ref}"
         try:
-            with self._errors(action):
-                return list(self._api.history(ref))
+            return list(self._request_json(action, "GET",
+                                           f"/images/{_path_name(ref, action)}/history"))
         except EngineError as exc:
-            if isinstance(exc.__cause__, docker.errors.NotFound):
+            if status_code(exc.__cause__) == 404:
                 raise EngineError(f"{action}: no such image") from None
             raise
 
@@ -339,8 +408,11 @@ class DockerEngine:
         if info is None:
             return []
         full_id = info["Id"]
-        with self._errors(f"cannot list the containers of {image}"):
-            entries = self._api.containers(all=True, filters={"ancestor": full_id})
+        # The parameters docker-py's containers(all=True, filters=...) sends.
+        params = {"limit": -1, "all": 1, "size": 0, "trunc_cmd": 0,
+                  "filters": json.dumps({"ancestor": [full_id]})}
+        entries = self._request_json(f"cannot list the containers of {image}", "GET",
+                                     "/containers/json", params)
         found = []
         for entry in entries:
             # "ancestor" also matches containers of images built on this one; those do not
@@ -451,7 +523,7 @@ class DockerEngine:
 
         try:
             with self._errors(action):
-                return self._api.inspect_distribution(ref)
+                return self._docker_client().inspect_distribution(ref)
         except EngineError as exc:
             cause = exc.__cause__
             if isinstance(cause, docker.errors.APIError):
@@ -538,6 +610,48 @@ class DockerEngine:
         if image_id is None:
             raise EngineError(f"{action}: the engine did not report an image ID")
         return image_id
+
+
+class _DockerPyTransport:
+    """docker-py's pooled client behind the ``request`` of ``http.Client``, for the endpoints
+    that client leaves to docker-py. The engine's error answers become ``HTTPError`` too."""
+
+    def __init__(self, client: Any):
+        self._client = client
+
+    def request(self, method: str, path: str, params: Optional[Dict[str, Any]] = None, *,
+                versioned: bool = True) -> bytes:
+        import docker.errors
+
+        client = self._client
+        prefix = f"/v{client.api_version}" if versioned else ""
+        send = {"GET": client._get, "POST": client._post, "DELETE": client._delete}[method]
+        response = send(f"{client.base_url}{prefix}{path}", params=dict(params or {}))
+        try:
+            client._raise_for_status(response)
+        except docker.errors.APIError as exc:
+            raise HTTPError(method, path, response.status_code, str(response.reason or ""),
+                            str(exc.explanation or "")) from exc
+        return response.content
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _version_tuple(version: str) -> Tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in version.split("."))
+    except ValueError:
+        return (0,)
+
+
+def _path_name(name: str, action: str) -> str:
+    """An image name or ID as one segment of a request path."""
+    if not name:
+        # docker-py refused these before sending anything; an empty segment would ask the
+        # engine for a different path altogether.
+        raise EngineError(f"{action}: no image name or ID given")
+    return quote_path(name)
 
 
 class _StreamError(Exception):
