@@ -6,6 +6,7 @@ import fnmatch
 from typing import Iterable
 
 from builder.errors import UsageError
+from builder.refs import validate_tag
 from builder.manifest.model import Manifest
 
 _SCALARS = {"dockerfile", "target", "platform"}
@@ -30,9 +31,17 @@ def apply_overrides(manifest: Manifest, overrides: Iterable[str]) -> Manifest:
                     raise UsageError(f"--set {item!r}: name the entry, e.g. {pattern}.{field}.NAME=VALUE")
                 images[name] = dataclasses.replace(image, **{field: {**getattr(image, field), sub: value}})
             elif field in _SCALARS and not sub:
-                images[name] = dataclasses.replace(image, **{field: value or None if field != "dockerfile" else value})
+                if field == "dockerfile" and not value:
+                    raise UsageError(f"--set {item!r}: the dockerfile cannot be empty")
+                images[name] = dataclasses.replace(image, **{field: value or None})
             elif field == "tags" and not sub:
                 tags = tuple(t.strip() for t in value.split(",") if t.strip())
+                for tag in tags:
+                    problem = validate_tag(tag)
+                    if problem:
+                        raise UsageError(f"--set {item!r}: {problem}")
+                if not tags:
+                    raise UsageError(f"--set {item!r}: give at least one tag (comma-separated)")
                 images[name] = dataclasses.replace(image, tags=tags)
             elif field == "pull" and not sub:
                 if value.lower() not in ("true", "false", "1", "0"):
