@@ -13,6 +13,7 @@ socket's own ``OSError`` or ``http.client.HTTPException`` when a connection brok
 from __future__ import annotations
 
 import os
+import select
 import socket
 import threading
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -144,9 +145,10 @@ class Client:
                 body = response.read()
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 connection.close()
-                # The engine may close a kept-alive connection between two requests; that is
-                # only noticed on the next request, which has not reached it, so send it again.
-                if reused and attempt == 1:
+                # The engine closed a kept-alive connection just as it was reused (``_take``
+                # drops the ones it closed earlier). The request most likely never reached it:
+                # send it again, unless repeating it could change the answer (a DELETE).
+                if reused and attempt == 1 and method != "DELETE":
                     continue
                 raise
             except BaseException:
@@ -162,9 +164,14 @@ class Client:
     # -- connections ------------------------------------------------------------------------
 
     def _take(self) -> Tuple[Any, bool]:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop(), True
+        while True:
+            with self._lock:
+                connection = self._idle.pop() if self._idle else None
+            if connection is None:
+                break
+            if not _dropped(connection):
+                return connection, True
+            connection.close()
         connection = self._new_connection()
         try:
             connection.connect()
@@ -194,6 +201,22 @@ class Client:
             self._closed = True
         for connection in idle:
             connection.close()
+
+
+def _dropped(connection: Any) -> bool:
+    """Whether an idle connection was closed by the engine: an idle socket that is readable
+    has reached its end (the engine sends nothing unasked). urllib3 checks the same way."""
+    sock = connection.sock
+    if sock is None:
+        return True
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
 
 
 def _explanation(body: bytes) -> str:
