@@ -20,6 +20,19 @@ import time
 from pathlib import Path
 
 
+def remove_images(root: Path, prefix: str) -> None:
+    """Every image the run made: tagged ones by prefix, superseded ones by the project label."""
+    from builder.plan.state import project_id
+
+    ids = subprocess.run(["docker", "images", "-a", "-q", "--filter",
+                          f"label=images.project={project_id(root / 'images.yaml')}"],
+                         capture_output=True, text=True).stdout.split()
+    ids += subprocess.run(["docker", "images", "-q", "--filter", f"reference={prefix}/*"],
+                          capture_output=True, text=True).stdout.split()
+    if ids:
+        subprocess.run(["docker", "rmi", "-f", *sorted(set(ids))], capture_output=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--width", type=int, default=24)
@@ -60,10 +73,7 @@ def main() -> int:
                 samples.append(time.perf_counter() - start)
             print(f"{jobs:>7}{statistics.median(samples):>10.2f}{min(samples):>8.2f}{max(samples):>8.2f}")
     finally:
-        ids = subprocess.run(["docker", "images", "-q", "--filter", f"reference={prefix}/*"],
-                             capture_output=True, text=True).stdout.split()
-        if ids:
-            subprocess.run(["docker", "rmi", "-f", *sorted(set(ids))], capture_output=True)
+        remove_images(root, prefix)
         shutil.rmtree(root, ignore_errors=True)
     return 0
 

@@ -66,8 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rebuild without our cache and without the engine's layer cache")
     p.add_argument("--progress", choices=["auto", "tty", "plain", "quiet", "json"], default="auto")
     p.add_argument("--report", metavar="FILE", help="write a JSON report (also on failure)")
+    p.add_argument("--junit", metavar="FILE", help="write a JUnit XML report, one test case per image (also on "
+                                                   "failure)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="IMAGE.KEY=VALUE",
                    help="override a setting (globs allowed for IMAGE), e.g. --set 'app-*.args.X=1'")
+
+    p = command("changed", "the images whose inputs differ between a git revision and the work tree, "
+                           "and the images built on them")
+    p.add_argument("--since", required=True, metavar="REV", help="the git revision to compare with, e.g. HEAD~1 "
+                                                                "or origin/main")
+    p.add_argument("--json", action="store_true", help="versioned JSON on stdout")
+    p.add_argument("selectors", nargs="*", metavar="SEL", help="only report these images (default: all)")
 
     p = command("context", "the files the engine would receive for an image, and their total size")
     p.add_argument("name", metavar="NAME")

@@ -1,6 +1,7 @@
 """The subcommands. Each takes the parsed arguments and returns an exit code."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import os
@@ -232,6 +233,14 @@ def cmd_build(args) -> int:
                               exit_code=code, manifest=manifest.display_path, jobs=jobs,
                               engine=engine.endpoint)
         write_json_atomic(Path(args.report), report)
+    if getattr(args, "junit", None):
+        from pathlib import Path
+
+        from builder.run.report import junit_xml, write_text_atomic
+
+        tails = {r.name: logs.tail(r.name, 30) for r in failed}
+        write_text_atomic(Path(args.junit), junit_xml([r.to_json() for r in results], started=started,
+                                                      finished=time.time(), logs=tails))
     for r in failed:
         err("")
         err(f"--- {r.name} failed: {r.error}")
@@ -253,6 +262,48 @@ def cmd_build(args) -> int:
             out(f"{r.name}\t{r.status}\t{(r.image_id or '')[7:19]}\t{' '.join(r.tags)}")
     err(f"{summary or 'nothing to build'} in {elapsed:.1f}s")
     return code
+
+
+# -- changed ------------------------------------------------------------------------------------
+
+def cmd_changed(args) -> int:
+    from builder.manifest import load_manifest
+    from builder.plan.changed import changed_since
+    from builder.plan.graph import build_graph
+    from builder.plan.select import resolve
+
+    graph = load_graph(args)
+    scope = resolve(graph, args.selectors) if args.selectors else list(graph.manifest.images)
+    variables = _variables(args)
+
+    def load_previous(path, git):
+        return build_graph(load_manifest(path, variables=variables, git=git))
+
+    stat_cache, stat_path = stat_cache_for(graph.manifest)
+    changes = changed_since(graph, args.since, load_previous, stat_cache=stat_cache)
+    try:
+        stat_cache.save(stat_path)
+    except OSError:
+        pass
+    if args.selectors:
+        wanted = set(scope)
+        changes = dataclasses.replace(changes, changed=tuple(n for n in changes.changed if n in wanted),
+                                      reasons={n: r for n, r in changes.reasons.items() if n in wanted})
+    if args.json:
+        out(json.dumps(changes.to_json(), indent=2))
+    else:
+        for name in changes.changed:
+            out(name)
+    if changes.note:
+        err(f"note: {changes.note}")
+    if not args.json:
+        for name in changes.changed:
+            err(f"  {name}: {changes.reasons[name]}")
+        for name in changes.removed:
+            err(f"  {name}: removed")
+    err(f"{len(changes.changed)} of {len(scope)} images changed since {args.since} ({changes.commit[:12]})"
+        + (f", {len(changes.removed)} removed" if changes.removed else ""))
+    return 0
 
 
 # -- context ------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ as they do for the CLI; a context carries its own TLS material.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -135,6 +134,8 @@ def _load_context(name: str, environ: Mapping[str, str]) -> "Optional[Tuple[Opti
     # found none; the CLI takes its config folder either way, which is what is done here then.
     folder = (os.path.dirname(found) if found
               else environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker"))
+    import hashlib  # loads OpenSSL: only paid when a context is in use
+
     context_id = hashlib.sha256(name.encode("utf-8")).hexdigest()
     meta_file = os.path.join(folder, "contexts", "meta", context_id, "meta.json")
     if not os.path.isfile(meta_file):

@@ -39,8 +39,8 @@ class HTTPError(Exception):
     the body's text when the body is not the engine's JSON error)."""
 
     def __init__(self, method: str, target: str, status: int, reason: str, explanation: str):
-        kind = "Client" if status < 500 else "Server"
-        text = f"{status} {kind} Error for {method} {target}: {reason}"
+        kind = "Server Error" if status >= 500 else "Client Error" if status >= 400 else "Redirect"
+        text = f"{status} {kind} for {method} {target}: {reason}"
         super().__init__(f'{text} ("{explanation}")' if explanation else text)
         self.status = status
         self.reason = reason
@@ -111,7 +111,8 @@ class Client:
 
     def request(self, method: str, path: str, params: Optional[Mapping[str, Any]] = None, *,
                 versioned: bool = True) -> bytes:
-        """Send one request and return the body of a 2xx answer.
+        """Send one request and return the body of a 2xx answer; any other answer raises
+        ``HTTPError``.
 
         ``path`` is already quoted (see ``quote_path``); ``versioned`` puts the negotiated API
         version in front of it. ``params`` with a None value are left out; others are sent as
@@ -127,16 +128,14 @@ class Client:
             if query:
                 target += "?" + query
         status, reason, body = self._exchange(method, target)
-        if status >= 400:
+        if status >= 300:  # the short calls are never redirected; a 3xx means a malformed path
             raise HTTPError(method, target, status, reason, _explanation(body))
         return body
 
     def _exchange(self, method: str, target: str) -> Tuple[int, str, bytes]:
         import http.client
 
-        headers = dict(self._headers)
-        if method in ("POST", "PUT"):
-            headers["Content-Length"] = "0"
+        headers = dict(self._headers)  # http.client adds Content-Length: 0 to a bodiless POST
         for attempt in (1, 2):
             connection, reused = self._take()
             try:

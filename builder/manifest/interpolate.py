@@ -1,7 +1,8 @@
 """``${VAR}``, ``${VAR:-default}``, ``$$`` and ``${matrix.KEY}`` in manifest strings.
 
-A variable resolves, in rising precedence, from the manifest's ``variables:``, an environment
-variable of the same name, and ``--var NAME=VALUE``. Any environment variable may be named,
+A variable resolves, in rising precedence, from the builtin values (``${GIT_SHA}``, ``${DATE}``...,
+read only when named; see ``gitvalues``), the manifest's ``variables:``, an environment variable
+of the same name, and ``--var NAME=VALUE``. Any environment variable may be named,
 as in compose files. ``${NAME:-default}`` uses the default when NAME is unset or empty; the
 default may itself hold references. ``$$`` is a literal ``$``; a ``$`` followed by anything
 else than ``{`` or ``$`` is kept as written.
@@ -11,6 +12,8 @@ from __future__ import annotations
 import difflib
 import re
 from typing import List, Mapping, Optional, Tuple
+
+from builder.manifest.gitvalues import BUILTIN_NAMES, GitUnavailable
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MATRIX_PREFIX = "matrix."
@@ -25,17 +28,23 @@ class Interpolator:
     """Expands references in strings; collects a message for each one it cannot expand."""
 
     def __init__(self, file_variables: Mapping[str, str], environ: Mapping[str, str],
-                 overrides: Mapping[str, str]):
+                 overrides: Mapping[str, str], builtins=None):
         self.file_variables = dict(file_variables)
         self.environ = environ
         self.overrides = dict(overrides)
+        self.builtins = builtins                 # a GitValues, or None for no builtin values
 
     def lookup(self, name: str) -> Optional[str]:
+        """The value of ``name``; a builtin one may raise ``GitUnavailable``."""
         if name in self.overrides:
             return self.overrides[name]
         if name in self.environ:
             return self.environ[name]
-        return self.file_variables.get(name)
+        if name in self.file_variables:
+            return self.file_variables[name]
+        if self.builtins is not None and name in BUILTIN_NAMES:
+            return self.builtins.value(name)
+        return None
 
     def resolved_variables(self) -> dict:
         """The manifest's variables and the --var ones, each with the value that wins."""
@@ -110,7 +119,13 @@ class Interpolator:
                 errors.append(f"invalid reference '{whole}': a variable name is letters, digits and '_' "
                               "(write $$ for a literal $)")
                 return ""
-            value = self.lookup(name)
+            try:
+                value = self.lookup(name)
+            except GitUnavailable as exc:
+                if not sep:     # ${GIT_TAG:-dev} means "dev" wherever git cannot answer
+                    errors.append(f"'{whole}' needs git: {exc} (or set {name} with --var {name}=...)")
+                    return ""
+                value = None
             if value is None and not sep:
                 errors.append(self._undefined(name))
                 return ""
@@ -119,7 +134,10 @@ class Interpolator:
         return value or ""
 
     def _undefined(self, name: str) -> str:
-        hint = _close(name, list(self.file_variables) + list(self.overrides)) or _close(name, self.environ)
+        known = list(self.file_variables) + list(self.overrides)
+        if self.builtins is not None:
+            known += list(BUILTIN_NAMES)
+        hint = _close(name, known) or _close(name, self.environ)
         mean = f" (did you mean '{hint}'?)" if hint else ""
         return (f"undefined variable '{name}'{mean}; define it under variables:, in the environment, "
                 f"or with --var {name}=...")

@@ -19,7 +19,8 @@ from typing import Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from builder import refs
 from builder.errors import ManifestError, Problem
-from builder.manifest import schema
+from builder.manifest import schema, semver
+from builder.manifest.gitvalues import GitUnavailable, GitValues, Provenance
 from builder.manifest.interpolate import Interpolator
 from builder.manifest.model import ImageSpec, Manifest, Pos
 from builder.manifest.yamlload import Node, Path_, dotted, load_yaml
@@ -33,8 +34,12 @@ Settings = Dict[str, Node]
 
 
 def load(path, variables: Optional[Mapping[str, str]] = None, environ: Optional[Mapping[str, str]] = None,
-         cwd=None) -> Manifest:
-    """Read and validate the manifest at ``path`` (relative to ``cwd``); raise ManifestError."""
+         cwd=None, git: Optional[GitValues] = None) -> Manifest:
+    """Read and validate the manifest at ``path`` (relative to ``cwd``); raise ManifestError.
+
+    ``git`` gives ``${GIT_SHA}`` and the other builtin values (default: those of the work tree
+    holding the manifest, read only when named).
+    """
     display = os.fspath(path)
     file = Path(path)
     if not file.is_absolute():
@@ -52,7 +57,9 @@ def load(path, variables: Optional[Mapping[str, str]] = None, environ: Optional[
         raise ManifestError([Problem(display, 0, 0, "", f"cannot read the manifest: {exc.strerror}")]) from None
     root = load_yaml(data, display)
     env = os.environ if environ is None else environ
-    return _Resolver(root, file, display, dict(variables or {}), env).run()
+    if git is None:
+        git = GitValues(file.parent, env)
+    return _Resolver(root, file, display, dict(variables or {}), env, git).run()
 
 
 def _did_you_mean(word: str, candidates: Iterable[str]) -> str:
@@ -87,7 +94,7 @@ class _Entry:
 
 class _Resolver:
     def __init__(self, root: Node, file: Path, display: str, overrides: Dict[str, str],
-                 environ: Mapping[str, str]):
+                 environ: Mapping[str, str], git: GitValues):
         self.root = root
         self.file = file
         self.display = display
@@ -95,6 +102,7 @@ class _Resolver:
         self.real_folder = file.parent.resolve()
         self.overrides = overrides
         self.environ = environ
+        self.git = git
         self.problems: List[Problem] = []
         self.interp: Interpolator
         self.declared: Dict[str, Node] = {}          # every entry of images:, templates included
@@ -130,7 +138,7 @@ class _Resolver:
         top = self.root.value
 
         file_variables = {name: node.scalar_text() for name, node in self._map(top.get("variables")).items()}
-        self.interp = Interpolator(file_variables, self.environ, self.overrides)
+        self.interp = Interpolator(file_variables, self.environ, self.overrides, self.git)
 
         registry = None
         node = top.get("registry")
@@ -166,7 +174,7 @@ class _Resolver:
         version = top["version"].value
         return Manifest(path=self.file, display_path=self.display, version=version, registry=registry,
                         variables=self.interp.resolved_variables(), images=self.images, groups=groups,
-                        group_pos=group_pos)
+                        group_pos=group_pos, provenance=Provenance(self.interp.lookup, self.git))
 
     @staticmethod
     def _map(node: Optional[Node]) -> Dict[str, Node]:
@@ -436,10 +444,16 @@ class _Resolver:
                 self.report(s["repository"], s["repository"].path, message)
                 ok = False
 
+        semver_node = s.get("semver")
+        version, semver_tags = None, []
+        if semver_node is not None:
+            version, semver_tags, fine = self.semver_tags(semver_node, cell)
+            ok = ok and fine
+
         tags_node = s.get("tags")
+        given = self.tag_nodes.setdefault(name, {}) if tags_node is not None or semver_node is not None else {}
         if tags_node is not None:
             tags = []
-            given = self.tag_nodes[name] = {}
             for item in tags_node.value:
                 tag = self.expand_checked(item, cell)
                 message = refs.validate_tag(tag) if tag is not None else None
@@ -451,6 +465,8 @@ class _Resolver:
                 elif tag not in tags:
                     tags.append(tag)
                     given[tag] = item
+        elif semver_node is not None:
+            tags = []   # the default tags would move `latest` for a pre-release
         elif cell is not None:
             tag = "-".join(cell.values())
             tags = [tag]
@@ -461,6 +477,15 @@ class _Resolver:
                 ok = False
         else:
             tags = ["latest"]
+        for tag in semver_tags:
+            if tag not in tags:
+                tags.append(tag)
+                given[tag] = semver_node
+        if not tags and ok:
+            self.report(semver_node, semver_node.path,
+                        "no tags: semver: is empty here (no tag at this commit?) and the image has no tags: of "
+                        "its own; add tags: (e.g. [\"${GIT_SHORT_SHA}\"]) or a default (${GIT_TAG:-...})")
+            ok = False
 
         args = {k: self.expand(v, cell) for k, v in self._map(s.get("args")).items()}
         labels = {k: self.expand(v, cell) for k, v in self._map(s.get("labels")).items()}
@@ -490,11 +515,39 @@ class _Resolver:
             matrix=dict(cell or {}),
             matrix_group=entry.name if cell is not None else None,
             variant_of=entry.variant_of,
+            version=version,
             pos=entry.pos,
             key_pos={k: v.pos for k, v in s.items()},
             path=path,
             key_path={k: v.dotted for k, v in s.items()},
         )
+
+    def semver_tags(self, node: Node, cell: Optional[Dict[str, str]]) -> Tuple[Optional[str], List[str], bool]:
+        """(version, the tags ``semver:`` adds, fine?); problems are reported at ``node``."""
+        text = self.expand_checked(node, cell)
+        if text is None:
+            return None, [], False
+        if not text.strip():
+            return None, [], True      # no tag at this commit: nothing to add
+        version = semver.parse(text)
+        if version is None:
+            self.report(node, node.path, f"invalid semver '{text}': {semver.EXPECTED}")
+            return None, [], False
+        known: List[semver.Version] = []
+        if version.is_release:
+            try:
+                known = self.git.release_tags()
+            except GitUnavailable as exc:
+                self.report(node, node.path, f"semver '{text}' needs the repository's git tags to tell whether "
+                                             f"it is the highest release: {exc}")
+                return None, [], False
+        tags = semver.expand(version, known)
+        for tag in tags:
+            message = refs.validate_tag(tag)
+            if message:
+                self.report(node, node.path, f"semver '{text}': {message}")
+                return None, [], False
+        return version.text, tags, True
 
     # -- cross-references ------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ class ImageSpec:
     matrix: Mapping[str, str] = field(default_factory=dict)  # this cell's values; empty if none
     matrix_group: Optional[str] = None             # the declared name this cell came from
     variant_of: Optional[str] = None               # `hello` for `hello-v2`
+    version: Optional[str] = None                  # from `semver:` ("1.2.3", no leading v); None if unset or empty
     pos: Optional[Pos] = None                      # where the image is declared
     key_pos: Mapping[str, Pos] = field(default_factory=dict)  # where each key's value is, for later errors
     # Dotted manifest paths for Problems raised after loading. They name where a setting was
@@ -80,6 +81,9 @@ class Manifest:
                                                    # "default" (all images when not declared) and
                                                    # one implicit group per matrix image
     group_pos: Mapping[str, Pos] = field(default_factory=dict)
+    # Revision, source and time for the provenance labels (a gitvalues.Provenance); read lazily,
+    # at build time, and never part of a cache key. None for a manifest made by hand.
+    provenance: Optional[object] = field(default=None, compare=False, repr=False)
 
     @property
     def root(self) -> Path:

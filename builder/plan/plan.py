@@ -67,7 +67,8 @@ class BuildPlan:
         return {s.name: s.parents for s in self.steps}
 
     def to_json(self) -> dict:
-        out = {"version": 1, "steps": [s.to_json() for s in self.steps]}
+        # "images": the names alone, in build order, to feed a CI matrix as they are.
+        out = {"version": 1, "images": [s.name for s in self.steps], "steps": [s.to_json() for s in self.steps]}
         if self.engine_note:
             out["note"] = self.engine_note
         return out
@@ -89,7 +90,8 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def _describe_files(old: Mapping[str, str], new: Mapping[str, str]) -> str:
+def describe_files(old: Mapping[str, str], new: Mapping[str, str]) -> str:
+    """``files changed: a, b; added: c`` for two context digests' file maps."""
     added = sorted(set(new) - set(old))
     removed = sorted(set(old) - set(new))
     changed = sorted(k for k in set(new) & set(old) if new[k] != old[k])
@@ -197,7 +199,7 @@ def _why(image: ImageSpec, inputs, parents, steps, state: EngineState, records, 
             old_files = (record or {}).get("files") if record and record.get("inputs", {}).get(
                 "context") == previous.get("context") else None
             if old_files is not None and ctx is not None:
-                reasons.append(_describe_files(old_files, ctx.files))
+                reasons.append(describe_files(old_files, ctx.files))
             else:
                 reasons.append("context files changed")
         old_args = previous.get("args") or {}

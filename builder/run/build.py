@@ -41,8 +41,40 @@ class ImageResult:
         return data
 
 
+OCI_REVISION = "org.opencontainers.image.revision"
+OCI_SOURCE = "org.opencontainers.image.source"
+OCI_VERSION = "org.opencontainers.image.version"
+OCI_CREATED = "org.opencontainers.image.created"
+
+
+def provenance_labels(manifest: Manifest, image: ImageSpec) -> Dict[str, str]:
+    """The OCI labels saying where and when an image was built: the commit, the ``origin``
+    remote (without credentials), the version (``semver:``, else the first tag) and the time.
+
+    Called at build time only, after the cache key is computed: none of these values enter the
+    key, so a new commit or a new day does not rebuild an image whose inputs are unchanged (the
+    labels then describe the build that made the image).
+    """
+    from builder.manifest.gitvalues import rfc3339
+
+    labels: Dict[str, str] = {}
+    provenance = manifest.provenance
+    revision = provenance.revision() if provenance is not None else None
+    source = provenance.source() if provenance is not None else None
+    if revision:
+        labels[OCI_REVISION] = revision
+    if source:
+        labels[OCI_SOURCE] = source
+    version = image.version or (image.tags[0] if image.tags else None)
+    if version:
+        labels[OCI_VERSION] = version
+    labels[OCI_CREATED] = provenance.created() if provenance is not None else rfc3339(time.time())
+    return labels
+
+
 def build_labels(manifest: Manifest, image: ImageSpec, step: Step) -> Dict[str, str]:
-    labels = dict(image.labels)
+    labels = provenance_labels(manifest, image)
+    labels.update(image.labels)     # a label the user sets wins over the provenance ones
     labels.update({KEY_LABEL: step.cache_key, INPUTS_LABEL: inputs_label(step), NAME_LABEL: image.name,
                    PROJECT_LABEL: project_id(manifest.path)})
     return labels

@@ -82,6 +82,23 @@ def current_image(engine, image: ImageSpec) -> Tuple[str, Dict[str, Any]]:
     raise NotBuilt([(image.name, image.references[0])])
 
 
+def require_built(engine, manifest: Manifest, names: Sequence[str]) -> Dict[str, str]:
+    """``{reference: image ID}`` for every reference of ``names``; ``NotBuilt`` naming every
+    missing one when any is missing, so that nothing is half done."""
+    found: Dict[str, str] = {}
+    missing: List[Tuple[str, str]] = []
+    for name in names:
+        for reference in manifest.images[name].references:
+            info = engine.inspect_image(reference)
+            if info is None:
+                missing.append((name, reference))
+            else:
+                found[reference] = str(info["Id"])
+    if missing:
+        raise NotBuilt(missing)
+    return found
+
+
 def find_image(engine, manifest: Manifest, name: str) -> Tuple[str, Dict[str, Any]]:
     """(reference, inspect data) for a manifest image name, or else an engine reference or ID.
 
@@ -114,7 +131,7 @@ def add_tag(engine, image: ImageSpec, tag: str) -> Tuple[str, str]:
     return target, str(info["Id"])
 
 
-# -- ls -----------------------------------------------------------------------------------------
+# -- ls and prune -------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class ImageRow:
@@ -186,9 +203,13 @@ def find_old_builds(entries: Sequence[Mapping[str, Any]], manifest: Manifest, *,
     ``images.name`` label); None means all of the project, including images since removed from
     the manifest. ``in_use`` maps image IDs that containers use to a description.
 
-    A build is removable unless an image that stays is built on it. Removing the removable ones
-    (children first, each by ID) also deletes the untagged intermediate images that only they
-    hold, as ``docker rmi`` does; ``deleted`` and ``reclaimable`` account for those too.
+    Only the images the engine lists without ``all`` count as builds: those with a tag or digest,
+    and those no other image is built on. The intermediate images of a child's build inherit
+    every label of its parent, ours included, so labels alone cannot tell a build from a step of
+    another build. A superseded build that an older child still sits on is therefore not listed
+    itself: it goes with that child, since removing an image also removes the parents that only
+    it held and that have no tag (as ``docker rmi`` does). ``deleted`` and ``reclaimable``
+    account for those. A build is removable unless an image that stays is built on it.
     """
     pid = project_id(manifest.path)
     current = current_references(manifest)
@@ -204,11 +225,17 @@ def find_old_builds(entries: Sequence[Mapping[str, Any]], manifest: Manifest, *,
             children.setdefault(p, set()).add(image_id)
     own = _own_sizes(list(by_id.values()))
 
+    def referenced(image_id: str) -> bool:
+        e = by_id[image_id]
+        return bool(_tags(e) or [d for d in (e.get("RepoDigests") or ()) if not d.startswith("<none>")])
+
     def is_candidate(image_id: str) -> bool:
         e = by_id[image_id]
         labels = e.get("Labels") or {}
         if labels.get(PROJECT_LABEL) != pid:
             return False
+        if children.get(image_id) and not referenced(image_id):
+            return False  # an intermediate image (see above)
         if any(_norm(t) in current for t in _tags(e)):
             return False
         return wanted is None or labels.get(NAME_LABEL, "") in wanted
@@ -220,12 +247,12 @@ def find_old_builds(entries: Sequence[Mapping[str, Any]], manifest: Manifest, *,
         base = candidates - protected - set(kept_reason)
         removal = set(base)
         grew = True
-        while grew:  # untagged intermediates all of whose children go too
+        while grew:  # parents without a tag that only images being removed sit on
             grew = False
             for image_id, kids in children.items():
                 if (image_id in by_id and image_id not in removal and image_id not in protected
-                        and image_id not in in_use and not _tags(by_id[image_id])
-                        and kids and kids <= removal):
+                        and image_id not in in_use and not referenced(image_id)
+                        and kids <= removal):
                     removal.add(image_id)
                     grew = True
         staying = set(by_id) - removal
@@ -387,23 +414,6 @@ def bases_to_pull(graph, names: Sequence[str]) -> List[str]:
 
 # -- save ---------------------------------------------------------------------------------------
 
-def require_built(engine, manifest: Manifest, names: Sequence[str]) -> Dict[str, str]:
-    """``{reference: image ID}`` for every reference of ``names``; ``NotBuilt`` naming every
-    missing one when any is missing, so that nothing is half done."""
-    found: Dict[str, str] = {}
-    missing: List[Tuple[str, str]] = []
-    for name in names:
-        for reference in manifest.images[name].references:
-            info = engine.inspect_image(reference)
-            if info is None:
-                missing.append((name, reference))
-            else:
-                found[reference] = str(info["Id"])
-    if missing:
-        raise NotBuilt(missing)
-    return found
-
-
 def save_images(engine, references: Sequence[str], path: Path) -> int:
     """Write one ``docker save`` tarball of ``references`` to ``path``, atomically: readers see
     the old file or the whole new one, never a half-written one. Returns its size in bytes."""
@@ -489,10 +499,11 @@ def remove_images(engine, manifest: Manifest, names: Sequence[str], *,
             if users:
                 what = ", ".join(sorted(r.reference for r in found if r.image_id == image_id))
                 plural = "s" if len(users) > 1 else ""
-                blocked.append(f"{what} is used by container{plural} {', '.join(users)}")
+                blocked.append(f"cannot remove {what}: the image is used by container{plural} "
+                               f"{', '.join(users)}")
         if blocked:
-            raise EngineError("cannot remove " + "; ".join(blocked)
-                              + "; remove the container first, or use --force (nothing was removed)")
+            raise EngineError("; ".join(blocked) + "; remove the container first, or use --force "
+                              "(nothing was removed)")
     records: List[Dict[str, str]] = []
     for r in found:
         try:

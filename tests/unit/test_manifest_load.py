@@ -407,9 +407,9 @@ def test_schema_ships_in_the_package_and_is_valid():
     assert schema["properties"]["version"]["const"] == 1
     image = schema["$defs"]["image"]
     assert image["additionalProperties"] is False
-    assert set(image["properties"]) == {"context", "dockerfile", "repository", "tags", "args", "labels",
-                                        "target", "platform", "pull", "depends_on", "extends", "variants",
-                                        "matrix", "name", "import"}
+    assert set(image["properties"]) == {"context", "dockerfile", "repository", "tags", "semver", "args",
+                                        "labels", "target", "platform", "pull", "depends_on", "extends",
+                                        "variants", "matrix", "name", "import"}
     assert all("description" in v or "$ref" in v for v in image["properties"].values())
     json.dumps(schema)
 
