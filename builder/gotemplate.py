@@ -1159,12 +1159,16 @@ def _parse_go_int(text: str) -> Optional[int]:
 
 def _parse_go_complex(text: str) -> Optional[complex]:
     """1+2i or 2i."""
-    match = re.fullmatch(r"(.*?[^eEpP])?([+-]?[^+-]*)i", text)
-    if match is None:
+    if not text.endswith("i"):
         return None
-    real_text, imag_text = match.group(1), match.group(2)
-    imag = _parse_go_float(imag_text if imag_text not in ("", "+", "-") else imag_text + "1")
-    real = _parse_go_float(real_text) if real_text else 0.0
+    body = text[:-1]
+    split = 0
+    for i in range(len(body) - 1, 0, -1):
+        if body[i] in "+-" and body[i - 1] not in "eEpP":
+            split = i
+            break
+    real = _parse_go_float(body[:split]) if split else 0.0
+    imag = _parse_go_float(body[split:])
     if imag is None or real is None:
         return None
     return complex(real, imag)
@@ -1273,6 +1277,23 @@ _NO_VALUE = _Sentinel("<no value>")
 _MISSING = _Sentinel("<missing>")
 
 
+class _Boxed:
+    """An element of a JSON array or object that a range handed out: Go holds it in an
+    interface{} until a pipeline unwraps it, which shows only in how errors name its type."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _boxes_entries(container: Any) -> bool:
+    """Whether the entries of ``container`` are interface{} values in Go."""
+    if isinstance(container, (dict, list)):
+        return True
+    return isinstance(container, (_Map, _Slice)) and container.type.elem is _T_ANY
+
+
 class _JsonNumber(str):
     """encoding/json's Number: what the CLI's raw fallback decodes numbers into."""
 
@@ -1287,11 +1308,20 @@ class _ConstFloat(float):
 
 class _GoType:
     def __init__(self, kind: str, name: str, elem: Optional["_GoType"] = None,
-                 fields: Sequence["_GoField"] = ()) -> None:
+                 fields: Sequence["_GoField"] = (), key: str = "string") -> None:
         self.kind = kind  # string bool int float slice map struct ptr time duration empty any
         self.name = name
         self.elem = elem
         self.fields = list(fields)
+        self.key = key  # of a map: a string key is assignable only to "string"
+
+    def comparable(self) -> bool:
+        """Whether == is defined on the type (eq refuses slices, maps and structs of them)."""
+        if self.kind in ("slice", "map"):
+            return False
+        if self.kind == "struct":
+            return all(field.type.comparable() for field in self.fields)
+        return True
 
     def field(self, name: str) -> Optional[Tuple["_GoField", List["_GoField"]]]:
         """The struct field called ``name``, directly or promoted from an embedded struct,
@@ -1353,9 +1383,10 @@ class _Struct:
 
 
 class _Ptr:
-    def __init__(self, type_: _GoType, target: Any) -> None:
+    def __init__(self, type_: _GoType, target: Any, identity: int = 0) -> None:
         self.type = type_
         self.target = target  # None: a nil pointer
+        self.identity = identity  # equal for pointers decoded from the same JSON value
 
 
 class _EmptyStruct:
@@ -1445,7 +1476,8 @@ def _wrap(type_: _GoType, raw: Any) -> Any:
     if kind == "struct":
         return _Struct(type_, raw if isinstance(raw, dict) else {})
     if kind == "ptr":
-        return _Ptr(type_, None if raw is None else _wrap(type_.elem, raw))  # type: ignore[arg-type]
+        target = None if raw is None else _wrap(type_.elem, raw)  # type: ignore[arg-type]
+        return _Ptr(type_, target, id(raw))
     raise AssertionError(f"unknown kind {kind}")
 
 
@@ -1485,7 +1517,7 @@ _T_STRINGS = _GoType("slice", "[]string", _T_STRING)
 _T_STRSLICE = _GoType("slice", "strslice.StrSlice", _T_STRING)
 _T_LABELS = _GoType("map", "map[string]string", _T_STRING)
 _T_SET = _GoType("map", "map[string]struct {}", _T_EMPTY)
-_T_PORTSET = _GoType("map", "nat.PortSet", _T_EMPTY)
+_T_PORTSET = _GoType("map", "nat.PortSet", _T_EMPTY, key="nat.Port")
 
 _T_HEALTHCHECK = _struct(
     "v1.HealthcheckConfig",
@@ -1836,15 +1868,16 @@ class _State:
 
             items = _sequence(value)
             entries = _mapping(value)
+            box = _Boxed if _boxes_entries(value) else (lambda elem: elem)
             if items is not None:
                 if items:
                     for index, elem in enumerate(items):
-                        one_iteration(index, elem)
+                        one_iteration(index, box(elem))
                     return
             elif entries is not None:
                 if entries:
                     for key in sorted(entries):
-                        one_iteration(key, entries[key])
+                        one_iteration(key, box(entries[key]))
                     return
             elif isinstance(value, int) and not isinstance(value, bool):
                 if len(decl) > 1:
@@ -1871,6 +1904,8 @@ class _State:
         value: Any = _MISSING
         for cmd in pipe.cmds:
             value = self._eval_command(dot, cmd, value)
+            if isinstance(value, _Boxed):
+                value = value.value
             if value is None:  # a nil interface{} unwraps to "no value"
                 value = _NO_VALUE
         for variable in pipe.decl:
@@ -1948,12 +1983,14 @@ class _State:
 
     def _eval_field_chain(self, dot: Any, receiver: Any, node: _Node, ident: List[str],
                           args: Optional[List[_Node]], final: Any) -> Any:
-        boxed = False
+        boxed = isinstance(receiver, _Boxed)
+        if boxed:
+            receiver = receiver.value
         for name in ident[:-1]:
             holder = receiver
             receiver = self._eval_field(name, None, _MISSING, receiver, boxed)
             # An entry of a JSON object is an interface{} until the pipeline unwraps it.
-            boxed = isinstance(holder, dict) or (isinstance(holder, _Map) and holder.type.elem is _T_ANY)
+            boxed = _boxes_entries(holder)
         return self._eval_field(ident[-1], args, final, receiver, boxed)
 
     def _eval_field(self, name: str, args: Optional[List[_Node]], final: Any, receiver: Any,
@@ -1977,7 +2014,7 @@ class _State:
                 for embedded in path:
                     holder = holder.get(embedded)
                 return holder.get(field)
-        elif isinstance(target, (dict, _Map)):
+        elif isinstance(target, dict) or (isinstance(target, _Map) and target.type.key == "string"):
             if has_args:
                 self._errorf(f"{name} is not a method but has arguments")
             entries = _mapping(target)
@@ -2078,6 +2115,8 @@ class _State:
         self._errorf(f"can't handle {node} for arg of type {param}")
 
     def _validate_type(self, value: Any, param: Optional[str]) -> Any:
+        if isinstance(value, _Boxed):
+            value = value.value
         if value is _NO_VALUE:
             if param is None:
                 return _NO_VALUE
@@ -2175,10 +2214,11 @@ def _f_index(state: _State, item: Any, *indexes: Any) -> Any:
                 raise _CallError("reflect: string index out of range")
             item = data[x]
         elif isinstance(item, (dict, _Map)):
+            key_type = item.type.key if isinstance(item, _Map) else "string"
             if index is _NO_VALUE:
-                raise _CallError("value is nil; should be of type string")
-            if not isinstance(index, str) or isinstance(index, _JsonNumber):
-                raise _CallError(f"value has type {_type_name(index)}; should be string")
+                raise _CallError(f"value is nil; should be of type {key_type}")
+            if _type_name(index) != key_type:
+                raise _CallError(f"value has type {_type_name(index)}; should be {key_type}")
             entries = _mapping(item) or {}
             if index in entries:
                 item = entries[index]
@@ -2257,6 +2297,14 @@ def _is_nil_value(value: Any) -> bool:
     return False
 
 
+def _comparable(value: Any) -> bool:
+    if isinstance(value, (list, dict, _Slice, _Map)):
+        return False
+    if isinstance(value, _Struct):
+        return value.type.comparable()
+    return True
+
+
 def _go_kind(value: Any) -> str:
     """reflect.Kind, only as far as eq needs to tell kinds apart."""
     if value is _NO_VALUE:
@@ -2291,12 +2339,12 @@ def _f_eq(state: _State, arg1: Any, *others: Any) -> bool:
                                  f"{_type_name(arg)}: {_sprint([arg])}")
             if _is_nil_value(arg1) or _is_nil_value(arg):
                 truth = _is_nil_value(arg) == _is_nil_value(arg1)
-            elif kind2 in ("slice", "map"):
-                raise _CallError(f"non-comparable type {_sprint([arg])}: {_type_name(arg)}")
-            elif isinstance(arg1, _Ptr):
-                truth = arg1 is arg
+            elif not _comparable(arg):
+                raise _CallError(f"non-comparable type {_format_arg(arg, 's')}: {_type_name(arg)}")
+            elif isinstance(arg1, _Ptr) and isinstance(arg, _Ptr):
+                truth = arg1.identity == arg.identity
             else:
-                truth = _json_marshal(arg1, True) == _json_marshal(arg, True)
+                truth = _type_name(arg1) == _type_name(arg) and _json_marshal(arg1, True) == _json_marshal(arg, True)
         if truth:
             return True
     return False
@@ -2395,8 +2443,8 @@ def _f_printf(state: _State, template: str, *args: Any) -> str:
 def _f_json(state: _State, value: Any) -> str:
     try:
         return _json_marshal(value, state.options.sort_json_keys)
-    except ValueError:
-        return ""  # docker's json ignores encoding errors and prints nothing
+    except ValueError as exc:
+        raise _CallError(str(exc)) from None
 
 
 def _f_split(state: _State, text: str, separator: str) -> _Slice:

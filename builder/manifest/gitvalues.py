@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
@@ -66,7 +64,7 @@ class GitValues:
     def value(self, name: str) -> str:
         """The value of a builtin name (one of BUILTIN_NAMES); raise GitUnavailable."""
         if name == "DATE":
-            return datetime.fromtimestamp(self.now(), tz=timezone.utc).strftime("%Y%m%d")
+            return time.strftime("%Y%m%d", time.gmtime(self.now()))
         if name == "GIT_SHA":
             return self._head()[1]
         if name == "GIT_SHORT_SHA":
@@ -178,6 +176,8 @@ class GitValues:
             return self._done["head"]  # type: ignore[return-value]
 
     def _git(self, *args: str, ok=(0,), front: bool = False) -> str:
+        import subprocess  # only here: most runs never start git
+
         command = ["git", *args[:1], "-C", str(self.folder), *args[1:]] if front else \
                   ["git", "-C", str(self.folder), *args]
         try:
@@ -223,7 +223,7 @@ def strip_credentials(url: str) -> str:
 
 
 def rfc3339(timestamp: float) -> str:
-    return datetime.fromtimestamp(int(timestamp), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(timestamp)))
 
 
 class Provenance:
@@ -273,6 +273,8 @@ def export_tree(folder: Path, commit: str, destination: Path, subdir: str = "") 
     checkout gives them (the umask applies, as it did to the work tree): the context digest
     hashes modes, and ``git archive``'s fixed modes would make every file look changed.
     """
+    import subprocess
+
     values = GitValues(folder)
     top = values.toplevel()
     destination.mkdir(parents=True, exist_ok=True)

@@ -9,15 +9,20 @@ pre-release (``2.0.0-rc.1``) becomes only its own tag: it never moves ``2.0``, `
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Tuple
 
-# semver.org's own grammar, with an optional leading 'v'.
-_SEMVER = re.compile(
-    r"^[vV]?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
-    r"(?:-(?P<pre>(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
-    r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$")
+
+@functools.lru_cache(maxsize=None)
+def _grammar():
+    # semver.org's own grammar, with an optional leading 'v'. Compiled on first use: most
+    # manifests never name a version, and every command loads the manifest.
+    return re.compile(
+        r"^[vV]?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
+        r"(?:-(?P<pre>(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
+        r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$")
 
 EXPECTED = ("expected MAJOR.MINOR.PATCH, optionally with a leading 'v', a -PRERELEASE and a +BUILD, "
             "e.g. v1.2.3 or 2.0.0-rc.1")
@@ -62,7 +67,7 @@ class Version:
 
 def parse(text: str) -> Optional[Version]:
     """The version ``text`` names, or None when it is not a semantic version."""
-    m = _SEMVER.match(text.strip())
+    m = _grammar().match(text.strip())
     if m is None:
         return None
     pre = tuple(m.group("pre").split(".")) if m.group("pre") else ()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from builder.errors import ManifestError
-from builder.manifest import gitvalues, load_manifest
+from builder.manifest import load_manifest
 from builder.manifest.gitvalues import GitValues, strip_credentials
 from builder.plan.graph import build_graph
 from builder.plan.plan import make_plan
@@ -131,7 +131,7 @@ def test_git_runs_only_when_a_value_is_named(project, monkeypatch):
         calls.append(command)
         return real(command, *args, **kwargs)
 
-    monkeypatch.setattr(gitvalues.subprocess, "run", counting)
+    monkeypatch.setattr(subprocess, "run", counting)
     load(project, text=manifest_text(args='{A: "${NOT_GIT:-x}"}', tags='["${DATE}"]'))
     assert calls == []
     load(project, text=manifest_text(tags='["${GIT_SHORT_SHA}", "${GIT_BRANCH}"]', args='{S: "${GIT_SHA}"}'))
