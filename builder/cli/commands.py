@@ -220,7 +220,7 @@ def cmd_build(args) -> int:
     except KeyboardInterrupt:
         interrupted = True
         stop.set()
-        results = []
+        results = builder.partial_results()
     finally:
         signal.signal(signal.SIGTERM, previous)
         progress.close()

@@ -112,7 +112,7 @@ class Builder:
         self.records = records
         self.no_cache = no_cache
         self.stop = stop or threading.Event()
-        self.built: Dict[str, str] = {}
+        self.finished: Dict[str, NodeResult] = {}
 
     # The work callable the executor runs for one image.
     def work(self, name: str) -> ImageResult:
@@ -205,7 +205,16 @@ class Builder:
                           on_finish=self._on_finish)
         return [self._result(results[s.name]) for s in self.plan.steps]
 
+    def partial_results(self) -> List[ImageResult]:
+        """What is known after an interruption: finished images as they ended, the rest skipped."""
+        out = []
+        for s in self.plan.steps:
+            r = self.finished.get(s.name) or NodeResult(s.name, "cancelled", cause="build interrupted")
+            out.append(self._result(r))
+        return out
+
     def _on_finish(self, r: NodeResult) -> None:
+        self.finished[r.name] = r
         if r.status == "failed":
             self.progress(Event(r.name, "failed", text=_message(r.error), duration_s=r.duration_s))
         elif r.status == "skipped":

@@ -26,7 +26,8 @@ def test_interrupt_exits_130_quickly_and_leaves_no_tag(tmp_path, case, busybox_c
     (tmp_path / "images.yaml").write_text(
         f"version: 1\nimages:\n  slow: {{context: slow, repository: {case.prefix}/slow}}\n")
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    proc = subprocess.Popen([sys.executable, "-m", "builder", "build", "--progress", "plain"], cwd=tmp_path,
+    proc = subprocess.Popen([sys.executable, "-m", "builder", "build", "--progress", "plain", "--report", "r.json"],
+                            cwd=tmp_path,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     seen = ""
@@ -45,6 +46,9 @@ def test_interrupt_exits_130_quickly_and_leaves_no_tag(tmp_path, case, busybox_c
     assert elapsed < 5, elapsed
     assert "Traceback" not in rest
     assert engine.inspect_image(f"{case.prefix}/slow:latest") is None
+    report = json.loads((tmp_path / "r.json").read_text())   # written on interruption too
+    assert report["exit_code"] == 130
+    assert [(i["name"], i["status"]) for i in report["images"]] == [("slow", "skipped")]
 
 
 def test_no_engine_is_one_clear_line_and_exit_3(tmp_path):
