@@ -752,6 +752,20 @@ def test_bad_manifest_message(tmp_path, manifest, expected):
     assert problems(tmp_path, manifest) == expected
 
 
+@pytest.mark.parametrize("manifest, expected", BAD_MANIFESTS)
+def test_validate_prints_each_problem_and_exits_2(tmp_path, monkeypatch, capsys, manifest, expected):
+    """The same table through the command line, as a user runs it."""
+    from builder.cli import main
+
+    root = write_bad_manifest_tree(tmp_path, manifest)
+    monkeypatch.chdir(root)
+    monkeypatch.setattr(os, "environ", {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": os.environ["PATH"]})
+    assert main(["validate"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    n = len(expected)
+    assert lines == expected + [f"{n} problem{'s' if n != 1 else ''} in images.yaml"]
+
+
 def test_table_is_large_enough():
     assert len(BAD_MANIFESTS) >= 35
 
