@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
+from builder.errors import ImagesError
+
 __all__ = ["ContextDigest", "ContextEntry", "ContextError", "IgnoreRules", "StatCache",
            "context_digest", "context_entries", "stream_context_tar"]
 
@@ -53,8 +55,14 @@ _GO_SPACE = frozenset("\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u
                       "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 
 
-class ContextError(Exception):
-    """The context cannot be read or sent: a bad ``.dockerignore`` pattern, an unreadable file."""
+class ContextError(ImagesError):
+    """The context cannot be read or sent: a bad ``.dockerignore`` pattern, an unreadable file.
+
+    Exit code 2 when met while planning (the inputs are wrong); a build that meets one while
+    sending fails like any other build (exit 1).
+    """
+
+    exit_code = 2
 
     def __init__(self, message: str):
         self.message = message

@@ -24,8 +24,17 @@ Supported: text, actions, comments and trim markers; fields, chains, variables (
 ``define``, ``template`` and ``block``; string, raw string, character, number (complex too), bool
 and nil literals; Go's builtins (``and or not len index slice print printf println eq ne lt le
 gt ge html js urlquery call``) and docker's (``json join split lower upper title pad
-truncate``). Go-syntax printing (``%#v``) is written as plain ``%v``; data holds no Go
-methods or functions, so ``.Method`` and ``call`` report errors as Go does for a non-function.
+truncate``).
+
+Where the output can differ from Go's, on purpose or because Go's cannot be reproduced:
+
+- plain data: a float holding a whole number prints as an integer (``1234``, not ``1234.0``
+  or ``1.234e+03``), as the CLI's typed int64 fields print; ``json`` of a dict keeps its key
+  order; ``join`` accepts a list of strings (Go wants a ``[]string``, not ``[]interface{}``);
+- a pointer inside a printed struct shows what it points to (Go prints an address);
+- ``{{template}}`` nests at most 100 deep (Go: 100000);
+- ``%#v`` prints as ``%v``; the data holds no methods or functions, so ``.Method args`` and
+  ``call`` fail as Go fails on a non-function.
 
 Errors are :class:`TemplateError`. Execution errors read as Go writes them,
 ``template: :1:9: executing "" at <.Config.Nope>: map has no entry for key "Nope"``; parse
@@ -34,6 +43,7 @@ Go's, are byte offsets from the start of the line, counted from 0.
 """
 from __future__ import annotations
 
+import copy
 import math
 import re
 import unicodedata
@@ -219,8 +229,10 @@ class _Lexer:
                 break
         self._backup()
 
-    def _error(self, message: str) -> _Item:
-        item = _Item("error", self.start, message, self.start_line)
+    def _error(self, message: str, at_current: bool = False) -> _Item:
+        # Go reports the start of the item being scanned; a bad character is shown where it is.
+        pos = self.pos if at_current else self.start
+        item = _Item("error", pos, message, self.start_line)
         self.failed = True
         return item
 
@@ -381,7 +393,7 @@ class _Lexer:
             self._backup()
             word = self.input[self.start:self.pos]
             if not self._at_terminator():
-                return self._error(f"bad character {_fmt_rune(ch)}")
+                return self._error(f"bad character {_fmt_rune(ch)}", at_current=True)
             if word in _KEYWORDS:
                 return self._item(_KEYWORDS[word])
             if word in ("true", "false"):
@@ -405,7 +417,7 @@ class _Lexer:
                 self._backup()
                 break
         if not self._at_terminator():
-            return self._error(f"bad character {_fmt_rune(ch)}")
+            return self._error(f"bad character {_fmt_rune(ch)}", at_current=True)
         return self._item(typ)
 
     def _char(self) -> Any:
@@ -782,11 +794,15 @@ class _Parser:
 
     # -- errors
 
-    def _errorf(self, reason: str) -> None:
-        token = self.token[0]
-        column = _byte_column(self.text, token.pos)
-        raise TemplateError(f"template: :{token.line}:{column}: {reason}",
-                            line=token.line, column=column, reason=reason)
+    def _errorf(self, reason: str, pos: Optional[int] = None) -> None:
+        """Stop with ``reason``. Go names only the line of the last token read; the column
+        added here points at ``pos`` when the caller knows the culprit, else at that token."""
+        if pos is None:
+            pos = self.token[0].pos
+        line = 1 + self.text.count("\n", 0, pos)
+        column = _byte_column(self.text, pos)
+        raise TemplateError(f"template: :{line}:{column}: {reason}",
+                            line=line, column=column, reason=reason)
 
     def _expect(self, expected: str, context: str) -> _Item:
         token = self._next_non_space()
@@ -817,7 +833,7 @@ class _Parser:
                 self._backup2(delim)
             node = self._text_or_action()
             if isinstance(node, (_EndNode, _ElseNode)):
-                self._errorf(f"unexpected {node}")
+                self._errorf(f"unexpected {node}", node.pos)
             root.nodes.append(node)
         return root
 
@@ -828,7 +844,7 @@ class _Parser:
             self._unexpected(token, context)
         name = self._template_name(token, context)
         self._expect("rightdelim", context)
-        self._add(name, self._parse_body(context))
+        self._add(name, self._parse_body(context), token.pos)
 
     def _parse_body(self, context: str) -> _ListNode:
         """The body of a define or block, which starts a template of its own: only $ is
@@ -838,17 +854,17 @@ class _Parser:
         try:
             body, end = self._item_list()
             if not isinstance(end, _EndNode):
-                self._errorf(f"unexpected {end} in {context}")
+                self._errorf(f"unexpected {end} in {context}", end.pos)
             return body
         finally:
             self.vars, self.range_depth = saved
 
-    def _add(self, name: str, root: _ListNode) -> None:
+    def _add(self, name: str, root: _ListNode, pos: Optional[int] = None) -> None:
         existing = self.trees.get(name)
         if existing is None or _is_empty_tree(existing):
             self.trees[name] = root
         elif not _is_empty_tree(root):
-            self._errorf(f"template: multiple definition of template {_go_quote(name)}")
+            self._errorf(f"template: multiple definition of template {_go_quote(name)}", pos)
 
     def _template_name(self, token: _Item, context: str) -> str:
         if token.typ not in ("string", "rawstring"):
@@ -863,7 +879,7 @@ class _Parser:
         token = self._next_non_space()
         name = self._template_name(token, context)
         pipe = self._pipeline(context, "rightdelim")
-        self._add(name, self._parse_body(context))
+        self._add(name, self._parse_body(context), token.pos)
         return _TemplateNode(token.pos, token.line, name, pipe)
 
     def _template_control(self) -> _Node:
@@ -912,9 +928,10 @@ class _Parser:
         if typ == "continue":
             return self._break_or_continue(token, _ContinueNode)
         if typ == "else":
-            return self._else_control()
+            return self._else_control(token)
         if typ == "end":
-            return _EndNode(self._expect("rightdelim", "end").pos)
+            self._expect("rightdelim", "end")
+            return _EndNode(token.pos)
         if typ == "if":
             return _IfNode(*self._parse_control("if"))
         if typ == "range":
@@ -932,7 +949,7 @@ class _Parser:
         if after.typ != "rightdelim":
             self._unexpected(after, f"{{{{{name}}}}}")
         if self.range_depth == 0:
-            self._errorf(f"{{{{{name}}}}} outside {{{{range}}}}")
+            self._errorf(f"{{{{{name}}}}} outside {{{{range}}}}", token.pos)
         return node_type(token.pos)
 
     def _pipeline(self, context: str, end: str) -> _PipeNode:
@@ -981,7 +998,7 @@ class _Parser:
             self._errorf(f"missing value for {context}")
         for stage, cmd in enumerate(pipe.cmds[1:], start=2):
             if isinstance(cmd.args[0], (_BoolNode, _DotNode, _NilNode, _NumberNode, _StringNode)):
-                self._errorf(f"non executable command in pipeline stage {stage}")
+                self._errorf(f"non executable command in pipeline stage {stage}", cmd.pos)
 
     def _parse_control(self, context: str) -> Tuple[int, int, _PipeNode, _ListNode, Optional[_ListNode]]:
         mark = len(self.vars)
@@ -1006,16 +1023,16 @@ class _Parser:
                 else:
                     else_body, following = self._item_list()
                     if not isinstance(following, _EndNode):
-                        self._errorf(f"expected end; found {following}")
+                        self._errorf(f"expected end; found {following}", following.pos)
             return pipe.pos, pipe.line, pipe, body, else_body
         finally:
             del self.vars[mark:]
 
-    def _else_control(self) -> _Node:
-        peek = self._peek_non_space()
-        if peek.typ in ("if", "with"):
-            return _ElseNode(peek.pos)
-        return _ElseNode(self._expect("rightdelim", "else").pos)
+    def _else_control(self, keyword: _Item) -> _Node:
+        if self._peek_non_space().typ in ("if", "with"):
+            return _ElseNode(keyword.pos)  # "else if"/"else with": the if/with follows
+        self._expect("rightdelim", "else")
+        return _ElseNode(keyword.pos)
 
     def _command(self) -> _CommandNode:
         cmd = _CommandNode(self._peek_non_space().pos)
@@ -1049,7 +1066,7 @@ class _Parser:
             if isinstance(node, _VariableNode):
                 return _VariableNode(chain.pos, str(chain))
             if isinstance(node, (_BoolNode, _StringNode, _NumberNode, _NilNode, _DotNode)):
-                self._errorf(f"unexpected . after term {_go_quote(str(node))}")
+                self._errorf(f"unexpected . after term {_go_quote(str(node))}", chain.pos)
             return chain
         return node
 
@@ -1067,7 +1084,7 @@ class _Parser:
         if typ == "variable":
             node = _VariableNode(token.pos, token.val)
             if node.ident[0] not in self.vars:
-                self._errorf(f"undefined variable {_go_quote(node.ident[0])}")
+                self._errorf(f"undefined variable {_go_quote(node.ident[0])}", token.pos)
             return node
         if typ == "field":
             return _FieldNode(token.pos, token.val)
@@ -2072,8 +2089,8 @@ class _State:
                 param = func.variadic
             argv.append(self._validate_type(final, param))
         try:
-            if name == "call":
-                return _call(str(arg_nodes[0]) if arg_nodes else "", *argv)
+            if name == "call":  # the data holds no functions: this always reports an error
+                return _call(str(arg_nodes[0]) if arg_nodes else str(final), *argv)
             return func.impl(self, *argv)
         except _CallError as exc:
             self._at(node)
@@ -2162,7 +2179,8 @@ def _zero(param: str) -> Any:
 # --------------------------------------------------------------------------------------------
 # Template functions.
 
-def _f_and_or(state: _State, *args: Any) -> Any:
+def _f_in_eval_call(state: _State, *args: Any) -> Any:
+    """and, or (which short-circuit) and call are carried out by _State._eval_call."""
     raise AssertionError("evaluated in _eval_call")
 
 
@@ -2508,10 +2526,10 @@ def _f_truncate(state: _State, text: str, length: int) -> str:
 
 
 _FUNCS: Dict[str, _Func] = {
-    "and": _Func([_P_VALUE], _P_VALUE, _f_and_or),
-    "or": _Func([_P_VALUE], _P_VALUE, _f_and_or),
+    "and": _Func([_P_VALUE], _P_VALUE, _f_in_eval_call),
+    "or": _Func([_P_VALUE], _P_VALUE, _f_in_eval_call),
     "not": _Func([_P_VALUE], None, _f_not),
-    "call": _Func([_P_VALUE], _P_VALUE, _f_and_or),
+    "call": _Func([_P_VALUE], _P_VALUE, _f_in_eval_call),
     "html": _Func([], _P_ANY, _f_html),
     "js": _Func([], _P_ANY, _f_js),
     "urlquery": _Func([], _P_ANY, _f_urlquery),
@@ -2682,12 +2700,9 @@ def _format_arg(value: Any, verb: str, spec: _Spec = _PLAIN, depth: int = 0) -> 
     if isinstance(value, complex):
         if verb not in "veEfFgG":
             return _bad_verb(value, verb)
-        imag_spec = _Spec()
-        imag_spec.__dict__.update(spec.__dict__)
-        imag_spec.plus, imag_spec.width = True, None
-        real_spec = _Spec()
-        real_spec.__dict__.update(spec.__dict__)
-        real_spec.width = None
+        real_spec, imag_spec = copy.copy(spec), copy.copy(spec)
+        real_spec.width = imag_spec.width = None  # the width applies to the whole "(a+bi)"
+        imag_spec.plus = True
         text = f"({_format_float(value.real, verb, real_spec, exact=True)}" \
                f"{_format_float(value.imag, verb, imag_spec, exact=True)}i)"
         return spec.pad(text)
@@ -2696,6 +2711,8 @@ def _format_arg(value: Any, verb: str, spec: _Spec = _PLAIN, depth: int = 0) -> 
     if isinstance(value, _Ptr):
         if value.target is None:
             return spec.pad("<nil>")
+        # Inside a struct Go prints a pointer's address, different on every run; the value
+        # it points to is of more use.
         if isinstance(value.target, _Struct):
             return "&" + _format_arg(value.target, verb, spec, depth + 1)
         return _format_arg(value.target, verb, spec, depth + 1)

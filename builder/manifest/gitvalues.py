@@ -16,9 +16,10 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Tuple
 
-from builder.manifest import semver
+if TYPE_CHECKING:
+    from builder.manifest.semver import Version
 
 GIT_NAMES = ("GIT_SHA", "GIT_SHORT_SHA", "GIT_BRANCH", "GIT_TAG", "GIT_DIRTY")
 BUILTIN_NAMES = GIT_NAMES + ("DATE",)
@@ -109,6 +110,8 @@ class GitValues:
     def tag(self) -> str:
         """The tag at the commit: the highest semantic version when there are several, else the
         last by name; empty when none."""
+        from builder.manifest import semver
+
         head = self.sha()
         here = [name for name, commit in self.tags() if commit == head]
         if not here:
@@ -129,8 +132,10 @@ class GitValues:
                 self._done["tags"] = found
             return list(self._done["tags"])  # type: ignore[arg-type]
 
-    def release_tags(self) -> List[semver.Version]:
+    def release_tags(self) -> List["Version"]:
         """The releases among the tags (``v?MAJOR.MINOR.PATCH``), for ``semver:``."""
+        from builder.manifest import semver
+
         return semver.releases(name for name, _ in self.tags())
 
     def dirty(self) -> bool:

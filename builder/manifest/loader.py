@@ -19,7 +19,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from builder import refs
 from builder.errors import ManifestError, Problem
-from builder.manifest import schema, semver
+from builder.manifest import schema
 from builder.manifest.gitvalues import GitUnavailable, GitValues, Provenance
 from builder.manifest.interpolate import Interpolator
 from builder.manifest.model import ImageSpec, Manifest, Pos
@@ -524,6 +524,8 @@ class _Resolver:
 
     def semver_tags(self, node: Node, cell: Optional[Dict[str, str]]) -> Tuple[Optional[str], List[str], bool]:
         """(version, the tags ``semver:`` adds, fine?); problems are reported at ``node``."""
+        from builder.manifest import semver  # few manifests name a version
+
         text = self.expand_checked(node, cell)
         if text is None:
             return None, [], False
@@ -533,7 +535,7 @@ class _Resolver:
         if version is None:
             self.report(node, node.path, f"invalid semver '{text}': {semver.EXPECTED}")
             return None, [], False
-        known: List[semver.Version] = []
+        known: list = []
         if version.is_release:
             try:
                 known = self.git.release_tags()

@@ -4,7 +4,9 @@ The classic builder turns each entry of the API's ``labels`` parameter into its 
 step, and every step commits a container: five labels cost five container round trips per
 image. Appending a single ``LABEL`` instruction to the Dockerfile we stream gives the same image
 config in one step. The file on disk is untouched, and the cache key is computed from it: the
-appended line is a pure function of values the key already covers (plus the key itself).
+appended line carries values the key covers (the manifest's labels, the key itself) and the
+provenance labels (revision, creation time), which deliberately stay out of the key so that a
+new commit or a new day does not rebuild an unchanged image.
 """
 from __future__ import annotations
 
