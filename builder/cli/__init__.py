@@ -29,6 +29,32 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
                         help="set a manifest variable (wins over the environment and the file)")
 
 
+PUSH_MODES = ("all", "eager")
+
+
+class PushAction(argparse.Action):
+    """``--push [all|eager]``. Another word after it is a selector, not a bad value:
+    ``images build --push app`` builds and pushes ``app`` (argparse alone would read ``app`` as
+    the value of ``--push``). ``--push=WORD`` must name a mode (``check_push_values``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values is None or values in PUSH_MODES:
+            setattr(namespace, self.dest, values or "all")
+            return
+        setattr(namespace, self.dest, "all")
+        setattr(namespace, "push_selectors", list(getattr(namespace, "push_selectors", None) or []) + [values])
+
+
+def check_push_values(parser: argparse.ArgumentParser, argv: List[str]) -> None:
+    """``--push=WORD`` is a mode, never a selector: an unknown one is a usage error."""
+    for item in argv:
+        if item == "--":
+            return
+        if item.startswith("--push=") and item[len("--push="):] not in PUSH_MODES:
+            parser.error(f"argument --push: invalid choice: {item[len('--push='):]!r} "
+                         f"(choose from {', '.join(repr(m) for m in PUSH_MODES)})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="images", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -47,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("selectors", nargs="*", metavar="SEL")
     p.add_argument("--json", action="store_true", help="versioned JSON on stdout")
     p.add_argument("--no-cache", action="store_true", help="plan as if nothing were cached")
+    p.add_argument("--no-registry-cache", action="store_true",
+                   help="do not look cache keys up in the registries images are pushed to")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="IMAGE.KEY=VALUE",
                    help="override a setting (globs allowed for IMAGE)")
 
@@ -64,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="after a failure, still build everything that does not depend on it")
     p.add_argument("--no-cache", action="store_true",
                    help="rebuild without our cache and without the engine's layer cache")
+    p.add_argument("--push", nargs="?", const="all", default=None, action=PushAction, metavar="{all,eager}",
+                   help="publish every tag to its registry: 'all' (the default) once every image is built "
+                        "or cached, and nothing if one failed; 'eager' each image as soon as it is ready")
+    p.add_argument("--no-registry-cache", action="store_true",
+                   help="do not look cache keys up in the registries images are pushed to")
     p.add_argument("--progress", choices=["auto", "tty", "plain", "quiet", "json"], default="auto")
     p.add_argument("--report", metavar="FILE", help="write a JSON report (also on failure)")
     p.add_argument("--junit", metavar="FILE", help="write a JUnit XML report, one test case per image (also on "
@@ -90,7 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
+    check_push_values(parser, list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
+    if getattr(args, "push_selectors", None):
+        args.selectors = list(args.push_selectors) + list(args.selectors or [])
     if not args.command:
         parser.print_help(sys.stderr)
         return EXIT_USAGE

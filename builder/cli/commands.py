@@ -5,9 +5,9 @@ import dataclasses
 import json
 import sys
 import os
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from builder.errors import EngineUnavailable, UsageError
+from builder.errors import EngineUnavailable, ImagesError, UsageError
 
 
 def out(text: str = "") -> None:
@@ -91,30 +91,79 @@ def records_for(manifest):
     return BuildRecords(cache_home() / "state" / project_id(manifest.path))
 
 
+class Planned(NamedTuple):
+    engine: Any
+    state: Any                  # EngineState, or None without an engine
+    plan: Any                   # BuildPlan
+    registry: Any = None        # RegistryState, when registries were asked
+    client: Any = None          # the RegistryClient that asked them
+
+
 def make_plan(args, graph, *, required: bool, no_cache: bool = False):
+    planned = plan_with_registry(args, graph, required=required, no_cache=no_cache)
+    return planned.engine, planned.state, planned.plan
+
+
+def plan_with_registry(args, graph, *, required: bool, no_cache: bool = False,
+                       registry_cache: bool = False, lookup_all: bool = False) -> Planned:
+    """The plan, and with ``registry_cache`` what the registries hold: the images the engine
+    has no build of are looked up by their push references (every image with ``lookup_all``,
+    for a push), and the plan is made again when a registry holds a build it would make."""
     from builder.plan.plan import make_plan as plan_images
     from builder.plan.select import resolve, with_ancestors
 
     names = with_ancestors(graph, resolve(graph, getattr(args, "selectors", []) or []))
     engine, state, note = engine_state(required)
     stat_cache, stat_path = stat_cache_for(graph.manifest)
-    plan = plan_images(graph, names, state=state, engine_note=note, records=records_for(graph.manifest),
-                       stat_cache=stat_cache, no_cache=no_cache)
+
+    def plan_for(registry=None):
+        return plan_images(graph, names, state=state, engine_note=note, records=records_for(graph.manifest),
+                           stat_cache=stat_cache, no_cache=no_cache, registry=registry)
+
+    plan = plan_for()
+    registry = client = None
+    if registry_cache and not no_cache:
+        from builder.run.remote import found_elsewhere, references_to_ask, registry_state
+
+        wanted = references_to_ask(graph.manifest, plan, everything=lookup_all)
+        if wanted:
+            client = registry_client(engine)
+            registry = registry_state(client, wanted)
+            if found_elsewhere(graph.manifest, plan, registry):
+                plan = plan_for(registry)
+            elif registry.notes:
+                plan = dataclasses.replace(plan, registry_notes=registry.notes)
     try:
         stat_cache.save(stat_path)
     except OSError:
         pass  # a read-only cache directory only costs speed
-    return engine, state, plan
+    return Planned(engine, state, plan, registry, client)
+
+
+def registry_client(engine):
+    """A client that reaches registries as the engine does (its insecure registries), or by
+    the defaults without an engine."""
+    from builder.engine.registry import RegistryClient
+
+    if engine is not None:
+        try:
+            return engine.registry_client()
+        except ImagesError:
+            pass
+    return RegistryClient()
 
 
 def cmd_plan(args) -> int:
     graph = load_graph(args)
-    _engine, _state, plan = make_plan(args, graph, required=False, no_cache=args.no_cache)
+    plan = plan_with_registry(args, graph, required=False, no_cache=args.no_cache,
+                              registry_cache=not getattr(args, "no_registry_cache", False)).plan
     if args.json:
         out(json.dumps(plan.to_json(), indent=2))
         return 0
     if plan.engine_note:
         err(f"note: {plan.engine_note}")
+    for note in plan.registry_notes:
+        err(f"note: {note}")
     width = max([len(s.name) for s in plan.steps] + [5])
     out(f"{'GEN':<4}{'IMAGE':<{width + 2}}{'ACTION':<8}REASON")
     for s in plan.steps:
@@ -202,34 +251,73 @@ def cmd_build(args) -> int:
     started = time.time()
     graph = load_graph(args)
     manifest = graph.manifest
-    engine, _state, plan = make_plan(args, graph, required=True, no_cache=args.no_cache)
+    push = getattr(args, "push", None)
     jobs = args.jobs or int(os.environ.get("IMAGES_JOBS", "0") or 0) or default_jobs()
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    planned = plan_with_registry(args, graph, required=True, no_cache=args.no_cache,
+                                 registry_cache=not getattr(args, "no_registry_cache", False),
+                                 lookup_all=bool(push))
+    engine, plan = planned.engine, planned.plan
+    for note in plan.registry_notes:
+        err(f"note: {note}")
     logs = LogStore(default_log_dir(manifest.path))
     stop = threading.Event()
     progress = make_progress(args.progress, sys.stderr, [s.name for s in plan.steps])
+    publisher = eager = None
+    if push:
+        from builder.run.publish import EagerPublishing, Publisher
+
+        publisher = Publisher(manifest, plan, engine, client=planned.client, registry=planned.registry,
+                              progress=progress)
+        if push == "eager":
+            eager = EagerPublishing(publisher, jobs=jobs)
+    from builder.run.remote import must_pull
+
     builder = Builder(manifest, plan, engine, progress=progress, logs=logs, records=records_for(manifest),
-                      no_cache=args.no_cache, stop=stop)
+                      no_cache=args.no_cache, stop=stop, fetch=must_pull(plan, push=bool(push)),
+                      on_image=eager.submit if eager is not None else None)
+    outcomes: Dict[str, Any] = {}
     interrupted = False
     previous = signal.getsignal(signal.SIGTERM)
     # SIGTERM (CI cancelling a job) stops like Ctrl-C: no new builds, running ones aborted, no tags.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         results = builder.run(jobs=jobs, keep_going=args.keep_going)
+        if eager is not None:
+            outcomes = eager.wait()
+        elif publisher is not None and all(r.status in ("built", "cached") for r in results):
+            from builder.run.publish import publish_all
+
+            outcomes = publish_all(publisher, [r.name for r in results], jobs=jobs, stop=stop)
     except KeyboardInterrupt:
         interrupted = True
         stop.set()
+        if eager is not None:
+            eager.abandon()
+        if publisher is not None:
+            outcomes = dict(publisher.outcomes)
         results = builder.partial_results()
     finally:
         signal.signal(signal.SIGTERM, previous)
         progress.close()
     failed = [r for r in results if r.status == "failed"]
-    code = 130 if interrupted else (1 if failed else 0)
+    push_failed = [o for o in outcomes.values() if not o.ok]
+    code = 130 if interrupted else (1 if failed or push_failed else 0)
+    entries = [r.to_json() for r in results]
+    if push:
+        from builder.run.publish import outcomes_json
+
+        for entry in entries:
+            entry.update(outcomes_json(outcomes, entry["name"]))
+    for entry in entries:
+        step = plan.step(entry["name"])
+        if step.remote:
+            entry["registry"] = {"reference": step.remote, "digest": step.remote_digest}
     if args.report:
         from pathlib import Path
 
-        report = build_report([r.to_json() for r in results], started=started, finished=time.time(),
+        report = build_report(entries, started=started, finished=time.time(),
                               exit_code=code, manifest=manifest.display_path, jobs=jobs,
                               engine=engine.endpoint)
         write_json_atomic(Path(args.report), report)
@@ -260,8 +348,46 @@ def cmd_build(args) -> int:
     for r in results:
         if r.status in ("built", "cached"):
             out(f"{r.name}\t{r.status}\t{(r.image_id or '')[7:19]}\t{' '.join(r.tags)}")
+    if push:
+        _report_pushes(results, outcomes, eager=eager is not None)
     err(f"{summary or 'nothing to build'} in {elapsed:.1f}s")
     return code
+
+
+def _report_pushes(results, outcomes, *, eager: bool) -> None:
+    """The references published (stdout) and what was not (stderr)."""
+    from builder.run.publish import NOT_PUSHED
+
+    for r in results:
+        outcome = outcomes.get(r.name)
+        for p in outcome.published if outcome else ():
+            out(f"{r.name}\t{p.action}\t{p.reference}\t{p.digest or ''}")
+    not_ready = [r for r in results if r.status not in ("built", "cached")]
+    if not eager and not_ready:
+        failed = sum(1 for r in not_ready if r.status == "failed")
+        what = f"{failed} image{'s' if failed != 1 else ''} failed" if failed else \
+            f"{len(not_ready)} image{'s' if len(not_ready) != 1 else ''} not built"
+        err(f"nothing was pushed: {what}")
+        return
+    broken = [o for o in outcomes.values() if not o.ok and not o.error.startswith(NOT_PUSHED)]
+    unreached = [o for o in outcomes.values() if not o.ok and o.error.startswith(NOT_PUSHED)]
+    for o in broken + unreached:
+        err(f"images: {o.name}: {o.error}")
+    counts: Dict[str, int] = {}
+    for o in outcomes.values():
+        for p in o.published:
+            counts[p.action] = counts.get(p.action, 0) + 1
+    done = sum(counts.values())
+    how = ", ".join(f"{counts[a]} {label}" for a, label in (("pushed", "pushed"), ("tagged", "tagged in the registry"),
+                                                            ("present", "already there")) if counts.get(a))
+    summary = f"{done} tag{'s' if done != 1 else ''} published" + (f" ({how})" if how else "")
+    if broken:
+        names = ", ".join(o.name for o in broken)
+        err(f"push failed for {len(broken)} image{'s' if len(broken) != 1 else ''} ({names})"
+            + (f", {len(unreached)} not pushed after that" if unreached else "")
+            + f"; {summary}; the built images are kept locally")
+    else:
+        err(summary)
 
 
 # -- changed ------------------------------------------------------------------------------------

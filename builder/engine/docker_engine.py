@@ -208,6 +208,18 @@ class DockerEngine:
         """The engine's ``/version`` answer (``Version``, ``ApiVersion``, ``Os``, ``Arch``, ...)."""
         return self._request_json("cannot read the Docker engine's version", "GET", "/version")
 
+    def info(self) -> Dict[str, Any]:
+        """The engine's ``/info`` answer; ``RegistryConfig`` says which registries it treats
+        as insecure."""
+        return self._request_json("cannot read the Docker engine's settings", "GET", "/info")
+
+    def registry_client(self, **options: Any) -> Any:
+        """A ``RegistryClient`` that reaches registries as this engine does (its insecure
+        registries, its platform)."""
+        from builder.engine.registry import RegistryClient
+
+        return RegistryClient.for_engine(self.info(), self.version(), **options)
+
     # -- build ------------------------------------------------------------------------------
 
     def build(self, context_stream: Iterable[bytes], *, dockerfile: str = "Dockerfile",

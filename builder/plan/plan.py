@@ -3,7 +3,8 @@
 The cache key hashes everything that decides an image's content (DESIGN.md, Caching): the
 Dockerfile bytes, the context files the engine would receive with their modes, the resolved build
 args, target, platform, labels, and each parent's identity (a manifest parent's cache key, an
-external base's image ID). Pure: what it knows of the engine comes in as an ``EngineState``.
+external base's image ID). Pure: what it knows of the engine comes in as an ``EngineState``, and
+what it knows of the registries as a ``RegistryState``.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import networkx as nx
 from builder.context import ContextDigest, StatCache, context_digest
 from builder.manifest.model import ImageSpec
 from builder.plan.graph import ImageGraph
-from builder.plan.state import INPUTS_LABEL, BuildRecords, EngineState
+from builder.plan.state import INPUTS_LABEL, BuildRecords, EngineState, RegistryImage, RegistryState
 
 KEY_VERSION = "images-cache-key/1"
 
@@ -38,9 +39,12 @@ class Step:
     inputs: Mapping[str, object] = field(default_factory=dict)   # component digests (stored as a label)
     context_files: int = 0
     context_bytes: int = 0
+    # Found in a registry only (action cached, image_id None): where, and the manifest digest.
+    remote: Optional[str] = None
+    remote_digest: Optional[str] = None
 
     def to_json(self) -> dict:
-        return {
+        data = {
             "name": self.name, "action": self.action, "reason": self.reason,
             "parents": list(self.parents), "generation": self.generation,
             "cache_key": self.cache_key, "tags": list(self.references),
@@ -48,6 +52,9 @@ class Step:
             "external_bases": list(self.external_bases),
             "context": {"files": self.context_files, "bytes": self.context_bytes},
         }
+        if self.remote:
+            data["registry"] = {"reference": self.remote, "digest": self.remote_digest}
+        return data
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,7 @@ class BuildPlan:
     engine: Optional[str]               # endpoint asked, or None when no engine was reachable
     engine_note: str = ""               # what the plan cannot know without an engine
     digests: Mapping[str, ContextDigest] = field(default_factory=dict, compare=False, repr=False)
+    registry_notes: Tuple[str, ...] = ()  # registries that could not be asked
 
     def step(self, name: str) -> Step:
         for s in self.steps:
@@ -71,6 +79,8 @@ class BuildPlan:
         out = {"version": 1, "images": [s.name for s in self.steps], "steps": [s.to_json() for s in self.steps]}
         if self.engine_note:
             out["note"] = self.engine_note
+        if self.registry_notes:
+            out["registry_notes"] = list(self.registry_notes)
         return out
 
 
@@ -105,8 +115,13 @@ def describe_files(old: Mapping[str, str], new: Mapping[str, str]) -> str:
 
 def make_plan(graph: ImageGraph, names: Sequence[str], *, state: Optional[EngineState],
               engine_note: str = "", records: Optional[BuildRecords] = None,
-              stat_cache: Optional[StatCache] = None, no_cache: bool = False) -> BuildPlan:
-    """Plan ``names`` (which must already include their manifest ancestors)."""
+              stat_cache: Optional[StatCache] = None, no_cache: bool = False,
+              registry: Optional[RegistryState] = None) -> BuildPlan:
+    """Plan ``names`` (which must already include their manifest ancestors).
+
+    An image whose key is not on the engine but is the ``images.cache-key`` of what
+    ``registry`` found at one of its push references is ``cached`` there (``Step.remote``).
+    """
     manifest = graph.manifest
     sub = graph.graph.subgraph(names)
     generation: Dict[str, int] = {}
@@ -144,33 +159,54 @@ def make_plan(graph: ImageGraph, names: Sequence[str], *, state: Optional[Engine
         key = _json_digest({"v": KEY_VERSION, **inputs})
         keys[name] = key
 
-        action, reason, retag, image_id = _decide(image, key, inputs, parents, steps, state,
-                                                  records, ctx, no_cache, engine_note)
+        pushed_to = tuple(manifest.push_reference(image, tag) for tag in image.tags)
+        action, reason, retag, image_id, remote = _decide(image, key, inputs, parents, steps, state,
+                                                          records, ctx, no_cache, engine_note,
+                                                          registry, pushed_to)
         steps[name] = Step(
             name=name, action=action, reason=reason, parents=parents, generation=generation[name],
             cache_key=key, references=image.references, retag=retag, image_id=image_id,
             external_bases=graph.external_bases.get(name, ()), inputs=inputs,
             context_files=ctx.count if ctx else 0, context_bytes=ctx.total_size if ctx else 0,
+            remote=remote.reference if remote else None, remote_digest=remote.digest if remote else None,
         )
     return BuildPlan(tuple(steps[n] for n in order), state.endpoint if state else None, engine_note,
-                     {f"{k[0]}\0{k[1]}": v for k, v in digests.items()})
+                     {f"{k[0]}\0{k[1]}": v for k, v in digests.items()},
+                     registry_notes=registry.notes if registry is not None else ())
 
 
 def _decide(image: ImageSpec, key: str, inputs, parents, steps, state, records, ctx, no_cache,
-            engine_note) -> Tuple[str, str, Tuple[str, ...], Optional[str]]:
+            engine_note, registry: Optional[RegistryState], pushed_to: Tuple[str, ...]
+            ) -> Tuple[str, str, Tuple[str, ...], Optional[str], Optional[RegistryImage]]:
     build = "import" if image.is_import else "build"
     if no_cache:
-        return build, "--no-cache", (), None
-    if state is None:
-        return build, "no engine reachable: cannot tell whether an earlier build exists", (), None
-    hit = state.by_key.get(key)
+        return build, "--no-cache", (), None, None
+    hit = state.by_key.get(key) if state is not None else None
     if hit is not None:
         moved = tuple(r for r in image.references
                       if (state.image_for(r) is None or state.image_for(r).id != hit.id))
         if moved:
-            return "cached", f"inputs unchanged (key {key[:12]}); re-tag {', '.join(moved)}", moved, hit.id
-        return "cached", f"inputs unchanged (key {key[:12]})", (), hit.id
-    return build, _why(image, inputs, parents, steps, state, records, ctx), (), None
+            return ("cached", f"inputs unchanged (key {key[:12]}); re-tag {', '.join(moved)}", moved,
+                    hit.id, None)
+        return "cached", f"inputs unchanged (key {key[:12]})", (), hit.id, None
+    remote = registry_hit(registry, key, pushed_to)
+    if remote is not None:
+        return "cached", f"cached (registry): key {key[:12]}\u2026 at {remote.reference}", (), None, remote
+    if state is None:
+        return build, "no engine reachable: cannot tell whether an earlier build exists", (), None, None
+    return build, _why(image, inputs, parents, steps, state, records, ctx), (), None, None
+
+
+def registry_hit(registry: Optional[RegistryState], key: str,
+                 references: Sequence[str]) -> Optional[RegistryImage]:
+    """The first of ``references`` where ``registry`` found an image with cache key ``key``."""
+    if registry is None:
+        return None
+    for reference in references:
+        found = registry.image_for(reference)
+        if found is not None and found.cache_key == key:
+            return found
+    return None
 
 
 def _why(image: ImageSpec, inputs, parents, steps, state: EngineState, records, ctx) -> str:

@@ -102,3 +102,38 @@ class BuildRecords:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(record, f, separators=(",", ":"))
         os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class RegistryImage:
+    """What a registry holds at one reference: the manifest digest and our cache-key label."""
+
+    reference: str
+    digest: str
+    cache_key: Optional[str]
+
+
+@dataclass
+class RegistryState:
+    """What the registries were asked and said, as plain values (the asking is done elsewhere).
+
+    ``images`` holds the references found; a reference asked and not found is simply absent.
+    ``notes`` says what could not be asked (a registry that is down).
+    """
+
+    images: Tuple[RegistryImage, ...] = ()
+    notes: Tuple[str, ...] = ()
+    by_ref: Dict[str, RegistryImage] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for image in self.images:
+            try:
+                self.by_ref[refs.normalize(image.reference)] = image
+            except Exception:
+                pass
+
+    def image_for(self, reference: str) -> Optional[RegistryImage]:
+        try:
+            return self.by_ref.get(refs.normalize(reference))
+        except Exception:
+            return None

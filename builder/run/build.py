@@ -5,7 +5,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import AbstractSet, Callable, Dict, List, Optional, Tuple
 
 from builder.errors import Cancelled, EngineError, ImagesError
 from builder.manifest.model import ImageSpec, Manifest
@@ -103,7 +103,8 @@ def tag_all(engine, image_id: str, references, done: Optional[List[str]] = None)
 class Builder:
     def __init__(self, manifest: Manifest, plan: BuildPlan, engine, *, progress: Callable[[Event], None],
                  logs: LogStore, records: Optional[BuildRecords], no_cache: bool = False,
-                 stop: Optional[threading.Event] = None):
+                 stop: Optional[threading.Event] = None, fetch: Optional[AbstractSet[str]] = None,
+                 on_image: Optional[Callable[[str], None]] = None):
         self.manifest = manifest
         self.plan = plan
         self.engine = engine
@@ -113,6 +114,10 @@ class Builder:
         self.no_cache = no_cache
         self.stop = stop or threading.Event()
         self.finished: Dict[str, NodeResult] = {}
+        # Images found only in a registry that are pulled (None: all of them); ``on_image`` is
+        # told of each image that is ready (built or cached), from the worker thread.
+        self.fetch = fetch
+        self.on_image = on_image
 
     # The work callable the executor runs for one image.
     def work(self, name: str) -> ImageResult:
@@ -120,10 +125,16 @@ class Builder:
         image = self.manifest.images[name]
         start = time.monotonic()
         if step.action == "cached":
-            if step.retag:
+            image_id = step.image_id
+            if image_id is None and step.remote:
+                if self.fetch is None or name in self.fetch:
+                    image_id = self._pull(name, step)
+            elif step.retag:
                 tag_all(self.engine, step.image_id, step.retag)
             self.progress(Event(name, "cached", text=step.reason, duration_s=time.monotonic() - start))
-            return ImageResult(name, "cached", time.monotonic() - start, step.image_id, step.references,
+            if self.on_image is not None:
+                self.on_image(name)
+            return ImageResult(name, "cached", time.monotonic() - start, image_id, step.references,
                                step.cache_key, step.reason)
         self.progress(Event(name, "start", text=step.reason))
         self.logs.open(name)
@@ -144,8 +155,26 @@ class Builder:
                 pass
         duration = time.monotonic() - start
         self.progress(Event(name, "done", text=image_id, duration_s=duration))
+        if self.on_image is not None:
+            self.on_image(name)
         return ImageResult(name, "built", duration, image_id, step.references, step.cache_key, step.reason,
                            log_path=str(self.logs.path(name)))
+
+    def _pull(self, name: str, step: Step) -> str:
+        """Pull the build a registry holds (by digest: the very one the plan found) and give it
+        the image's local tags."""
+        from builder import refs
+
+        source = f"{refs.split(step.remote)[0]}@{step.remote_digest}"
+        self.progress(Event(name, "info", text=f"pulling {source}"))
+        image_id = self.engine.pull(source)
+        info = self.engine.inspect_image(image_id) or {}
+        found = ((info.get("Config") or {}).get("Labels") or {}).get(KEY_LABEL)
+        if found != step.cache_key:
+            raise EngineError(f"{source} carries cache key {str(found)[:12]}, not {step.cache_key[:12]}; "
+                              "build again")
+        tag_all(self.engine, image_id, step.references)
+        return image_id
 
     def _on_output(self, name: str) -> Callable[[str], None]:
         def on_output(text: str) -> None:
