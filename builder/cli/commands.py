@@ -62,14 +62,59 @@ def cmd_schema(args) -> int:
 
 # -- engine state -----------------------------------------------------------------------------
 
+class _EngineAnswer:
+    """The engine's image list, asked in a background thread (see prefetch_engine_state)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.done = threading.Event()
+        self.value = None
+        self.error: Optional[BaseException] = None
+        # A daemon thread: an invalid manifest must not wait for the engine before exiting.
+        threading.Thread(target=self._run, name="engine-state", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            self.value = _ask_engine()
+        except BaseException as exc:  # handed to the main thread as it is
+            self.error = exc
+        finally:
+            self.done.set()
+
+    def result(self):
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+_prefetched: Optional[_EngineAnswer] = None
+
+
+def prefetch_engine_state() -> None:
+    """Start asking the engine now, so its answer overlaps reading the manifest, the Dockerfiles
+    and the contexts, which need no engine. The image list is the slowest single answer of a
+    no-op run (the engine walks every image it has), and the process would otherwise wait idle."""
+    global _prefetched
+    _prefetched = _EngineAnswer()
+
+
+def _ask_engine():
+    from builder.engine import connect
+
+    engine = connect()
+    return engine, engine.list_images()
+
+
 def engine_state(required: bool):
     """(engine, EngineState) — or (None, None) with a note when no engine answers and not required."""
-    from builder.engine import connect
-    from builder.plan.state import KEY_LABEL, EngineState
+    global _prefetched
+    from builder.plan.state import EngineState
 
+    answer, _prefetched = _prefetched, None
     try:
-        engine = connect()
-        entries = engine.list_images()
+        engine, entries = answer.result() if answer is not None else _ask_engine()
     except EngineUnavailable as exc:
         if required:
             raise
@@ -154,6 +199,7 @@ def registry_client(engine):
 
 
 def cmd_plan(args) -> int:
+    prefetch_engine_state()
     graph = load_graph(args)
     plan = plan_with_registry(args, graph, required=False, no_cache=args.no_cache,
                               registry_cache=not getattr(args, "no_registry_cache", False)).plan
@@ -238,6 +284,7 @@ def default_jobs() -> int:
 
 
 def cmd_build(args) -> int:
+    prefetch_engine_state()
     import signal
     import threading
     import time
