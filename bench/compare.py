@@ -598,7 +598,8 @@ def machine_info() -> Dict[str, str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run of a few minutes")
-    ap.add_argument("--runs", type=int, help="measured runs per figure, after a warm-up (default 5; 3 with --quick)")
+    ap.add_argument("--runs", type=int,
+                    help="measured runs per figure, after a warm-up (default 5; 3 with --quick)")
     ap.add_argument("--only", default="a,b,c,d,e,f", help="scenarios to run (letters)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--markdown", type=Path, help="write the table and the run's facts here")
@@ -608,7 +609,7 @@ def main() -> int:
     args.runs = args.runs or (3 if args.quick else 5)
     only = set(args.only.split(","))
     if args.quick:
-        args.sizes, args.width, args.sleep_ms, args.big_files, args.big_mb = (10, 30), 3, 500, 2000, 40
+        args.sizes, args.width, args.sleep_ms, args.big_files, args.big_mb = (8, 20), 3, 400, 2000, 40
     else:
         args.sizes, args.width, args.sleep_ms, args.big_files, args.big_mb = (50, 200), 8, 1500, 50000, 1024
     for tool in (["buildx", "version"], ["compose", "version"]):
