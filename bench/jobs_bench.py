@@ -19,18 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def remove_images(root: Path, prefix: str) -> None:
-    """Every image the run made: tagged ones by prefix, superseded ones by the project label."""
-    from builder.plan.state import project_id
-
-    ids = subprocess.run(["docker", "images", "-a", "-q", "--filter",
-                          f"label=images.project={project_id(root / 'images.yaml')}"],
-                         capture_output=True, text=True).stdout.split()
-    ids += subprocess.run(["docker", "images", "-q", "--filter", f"reference={prefix}/*"],
-                          capture_output=True, text=True).stdout.split()
-    if ids:
-        subprocess.run(["docker", "rmi", "-f", *sorted(set(ids))], capture_output=True)
+from noop_bench import remove_images  # the same cleanup: by prefix and by project label
 
 
 def main() -> int:
