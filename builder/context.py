@@ -1127,6 +1127,27 @@ def _header(entry: ContextEntry) -> bytes:
     return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
+def _plain_header_first(entries: Iterable[ContextEntry]) -> List[ContextEntry]:
+    """``entries`` with one whose header is plain ustar (no PAX extension) in front.
+
+    The engine's BuildKit tells a tar context from a bare Dockerfile by reading the first tar
+    header out of the body's first 1,024 bytes; a first entry with a PAX extension (a long or
+    non-ASCII name) pushes its real header past them and the whole context is then taken for a
+    Dockerfile. Which entry comes first does not matter to the extraction.
+    """
+    entries = list(entries)
+    if not entries or not _header(entries[0]).startswith(_PAX_NAME):
+        return entries
+    plain = [i for i, e in enumerate(entries) if not _header(e).startswith(_PAX_NAME)]
+    if plain:
+        top = [i for i in plain if "/" not in entries[i].relpath]
+        entries.insert(0, entries.pop((top or plain)[0]))
+    return entries
+
+
+_PAX_NAME = b"././@PaxHeader"
+
+
 def stream_context_tar(entries: Iterable[ContextEntry], chunk_size: int = _CHUNK, *,
                        replace: Optional[Mapping[str, bytes]] = None,
                        expected: Optional[Mapping[str, str]] = None) -> Iterator[bytes]:
@@ -1147,7 +1168,7 @@ def stream_context_tar(entries: Iterable[ContextEntry], chunk_size: int = _CHUNK
     replace = replace or {}
     seen = 0
     pending = bytearray()
-    for entry in entries:
+    for entry in _plain_header_first(entries):
         if expected is not None:
             seen += 1
             want = expected.get(entry.relpath)

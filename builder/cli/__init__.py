@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-registry-cache", action="store_true",
                    help="do not look cache keys up in the registries images are pushed to")
     p.add_argument("--progress", choices=["auto", "tty", "plain", "quiet", "json"], default="auto")
+    p.add_argument("--builder", choices=["auto", "buildkit", "classic"], default="auto",
+                   help="the engine's builder: 'auto' (the default) takes BuildKit where the engine has it, "
+                        "unless DOCKER_BUILDKIT=0")
     p.add_argument("--report", metavar="FILE", help="write a JSON report (also on failure)")
     p.add_argument("--junit", metavar="FILE", help="write a JUnit XML report, one test case per image (also on "
                                                    "failure)")

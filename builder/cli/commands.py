@@ -323,7 +323,8 @@ def cmd_build(args) -> int:
 
     builder = Builder(manifest, plan, engine, progress=progress, logs=logs, records=records_for(manifest),
                       no_cache=args.no_cache, stop=stop, fetch=must_pull(plan, push=bool(push)),
-                      on_image=eager.submit if eager is not None else None)
+                      on_image=eager.submit if eager is not None else None,
+                      builder=getattr(args, "builder", "auto"))
     outcomes: Dict[str, Any] = {}
     interrupted = False
     previous = signal.getsignal(signal.SIGTERM)

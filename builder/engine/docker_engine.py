@@ -22,6 +22,7 @@ import time
 from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from builder import __version__, refs
+from builder.engine.buildkit import TRACE_ID, TraceError, TraceRenderer, error_message, exit_code
 from builder.engine.endpoint import Endpoint, load_config, resolve
 from builder.engine.http import Client, HTTPError, quote_path
 from builder.engine.streams import LineSplitter, describe_status, is_retryable, message_error
@@ -47,6 +48,10 @@ _CANCEL_POLL_S = 0.1
 # How long a cancelled build waits for its reader thread to notice the closed connection.
 _ABORT_JOIN_S = 2.0
 _CHUNK = 1 << 20
+# The engine builds with its built-in BuildKit from this API version on (Docker 18.09).
+_BUILDKIT_API_VERSION = "1.39"
+#: What ``build(builder=...)`` accepts; "auto" follows DOCKER_BUILDKIT, then the engine.
+BUILDERS = ("auto", "buildkit", "classic")
 _SUCCESSFULLY_BUILT = re.compile(r"^Successfully built ([0-9a-f]{12,64})\s*$")
 _LOADED = re.compile(r"^Loaded image(?: ID)?: (\S+)\s*$")
 
@@ -76,6 +81,7 @@ class DockerEngine:
         self.endpoint: str = endpoint.url
         self._docker_api: Any = None  # docker-py's pooled client, made when first needed
         self._docker_api_lock = threading.Lock()
+        self._builder: Optional[str] = None  # what "auto" means on this engine, once asked
         headers = {"User-Agent": f"images/{__version__}"}
         extra = load_config().get("HttpHeaders")  # sent on every request, as docker-py does
         if isinstance(extra, dict):
@@ -222,11 +228,34 @@ class DockerEngine:
 
     # -- build ------------------------------------------------------------------------------
 
+    def builder(self, requested: str = "auto") -> str:
+        """The builder a ``build(builder=requested)`` uses: "buildkit" or "classic".
+
+        "auto" follows ``DOCKER_BUILDKIT`` as the docker CLI does (``0`` or ``false``: classic;
+        ``1`` or ``true``: BuildKit), and otherwise takes BuildKit wherever the engine has it
+        (a Linux engine speaking API 1.39 or later).
+        """
+        if requested not in BUILDERS:
+            raise EngineError(f"unknown builder {requested!r}; use one of {', '.join(BUILDERS)}")
+        if requested != "auto":
+            return requested
+        setting = os.environ.get("DOCKER_BUILDKIT", "").strip().lower()
+        if setting in ("0", "false"):
+            return "classic"
+        if setting in ("1", "true"):
+            return "buildkit"
+        if self._builder is None:
+            version = self.version()
+            linux = str(version.get("Os", "linux")).lower() == "linux"
+            recent = _version_tuple(self.api_version) >= _version_tuple(_BUILDKIT_API_VERSION)
+            self._builder = "buildkit" if linux and recent else "classic"
+        return self._builder
+
     def build(self, context_stream: Iterable[bytes], *, dockerfile: str = "Dockerfile",
               buildargs: Optional[Dict[str, str]] = None, labels: Optional[Dict[str, str]] = None,
               target: Optional[str] = None, platform: Optional[str] = None, pull: bool = False,
               nocache: bool = False, on_output: Optional[OutputSink] = None,
-              cancel: Optional[threading.Event] = None) -> str:
+              cancel: Optional[threading.Event] = None, builder: str = "auto") -> str:
         """Build an image from a tar stream of its context and return its ID (``sha256:...``).
 
         ``context_stream`` yields the bytes of an uncompressed tar; it is sent as it is produced
@@ -238,9 +267,14 @@ class DockerEngine:
         which makes the engine kill the running step and drop the build; ``Cancelled`` is raised
         within a fraction of a second. Raises ``BuildError`` with the engine's message when the
         build fails, ``EngineUnavailable`` when the engine cannot be reached.
+
+        ``builder`` picks the engine's builder (see ``builder()``). With BuildKit the log lines
+        are those of ``docker build --progress=plain`` (``#3 [2/2] RUN make``); with the classic
+        builder, its own (``Step 2/2 : RUN make``).
         """
         if cancel is not None and cancel.is_set():
             raise Cancelled("build cancelled before it started")
+        buildkit = self.builder(builder) == "buildkit"
         sink = on_output or (lambda line: None)
         params = dict(
             custom_context=True, dockerfile=dockerfile, buildargs=dict(buildargs or {}),
@@ -255,6 +289,8 @@ class DockerEngine:
             use_config_proxy=False,
             # no tag here: see the docstring.
         )
+        if buildkit:
+            params["buildkit"] = True
         client = self._stream_client()
         connection = _StreamConnection()
         client.hooks["response"].append(connection.hook)
@@ -263,6 +299,7 @@ class DockerEngine:
         reader = threading.Thread(target=_read_build, args=(client, params, connection, events),
                                   name="images-build-reader", daemon=True)
         splitter = LineSplitter(sink)
+        trace = TraceRenderer(sink)
         image_id: Optional[str] = None
         reader.start()
         try:
@@ -279,9 +316,18 @@ class DockerEngine:
                     raise payload
                 if kind == "failed":
                     raise self._build_failure(payload)
+                if payload.get("id") == TRACE_ID and isinstance(payload.get("aux"), str):
+                    try:
+                        trace.feed(payload["aux"])
+                    except TraceError as exc:
+                        log.debug("unreadable BuildKit trace message: %s", exc)
+                    continue
                 error = message_error(payload)
                 if error is not None:
                     splitter.flush()
+                    if buildkit:
+                        raise BuildError(error_message(error[0]),
+                                         error[1] if error[1] is not None else exit_code(error[0]))
                     raise BuildError(error[0], error[1])
                 if "stream" in payload:
                     splitter.feed(str(payload["stream"]))
@@ -813,7 +859,8 @@ def _read_build(client: Any, params: Dict[str, Any], connection: _StreamConnecti
     """Reader thread of a build: sends the context, then queues every decoded message."""
     try:
         try:
-            for message in client.build(**params):
+            messages = _buildkit_build(client, params) if params.pop("buildkit", False) else client.build(**params)
+            for message in messages:
                 events.put(("message", message))
         finally:
             connection.close()
@@ -828,3 +875,25 @@ def _read_build(client: Any, params: Dict[str, Any], connection: _StreamConnecti
             events.put(("context-failed", connection.context_error))
         else:
             events.put(("failed", exc))
+
+
+def _buildkit_build(client: Any, params: Dict[str, Any]) -> Iterator[dict]:
+    """docker-py's ``APIClient.build`` with ``version=2``, which it has no parameter for: the
+    same request, and the same decoded message stream."""
+    query: Dict[str, Any] = {
+        "version": "2", "dockerfile": params["dockerfile"], "nocache": params["nocache"],
+        "pull": params["pull"], "rm": params["rm"], "forcerm": params["forcerm"],
+    }
+    if params.get("buildargs"):
+        query["buildargs"] = json.dumps(params["buildargs"])
+    if params.get("labels"):
+        query["labels"] = json.dumps(params["labels"])
+    if params.get("target"):
+        query["target"] = params["target"]
+    if params.get("platform"):
+        query["platform"] = params["platform"]
+    headers = {"Content-Type": "application/tar"}
+    client._set_auth_headers(headers)
+    response = client._post(client._url("/build"), data=params["fileobj"], params=query,
+                            headers=headers, stream=True, timeout=None)
+    return client._stream_helper(response, decode=True)

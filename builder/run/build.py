@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import AbstractSet, Callable, Dict, List, Optional, Tuple
 
+from builder.engine.buildkit import step_of as buildkit_step
 from builder.errors import Cancelled, EngineError, ImagesError
 from builder.manifest.model import ImageSpec, Manifest
 from builder.plan.plan import BuildPlan, Step, inputs_label
@@ -104,7 +105,7 @@ class Builder:
     def __init__(self, manifest: Manifest, plan: BuildPlan, engine, *, progress: Callable[[Event], None],
                  logs: LogStore, records: Optional[BuildRecords], no_cache: bool = False,
                  stop: Optional[threading.Event] = None, fetch: Optional[AbstractSet[str]] = None,
-                 on_image: Optional[Callable[[str], None]] = None):
+                 on_image: Optional[Callable[[str], None]] = None, builder: str = "auto"):
         self.manifest = manifest
         self.plan = plan
         self.engine = engine
@@ -118,6 +119,7 @@ class Builder:
         # told of each image that is ready (built or cached), from the worker thread.
         self.fetch = fetch
         self.on_image = on_image
+        self.builder = builder
 
     # The work callable the executor runs for one image.
     def work(self, name: str) -> ImageResult:
@@ -182,9 +184,9 @@ class Builder:
                 if not line.strip():
                     continue
                 self.logs.write(name, line)
-                m = _STEP_RE.match(line)
-                if m:
-                    self.progress(Event(name, "step", step=int(m.group(1)), steps=int(m.group(2)), text=line))
+                step = _step_of(line)
+                if step is not None:
+                    self.progress(Event(name, "step", step=step[0], steps=step[1], text=line))
                 else:
                     self.progress(Event(name, "log", text=line))
         return on_output
@@ -219,7 +221,7 @@ class Builder:
         return self.engine.build(
             stream, dockerfile=image.dockerfile, buildargs=dict(image.args), labels=labels,
             target=image.target, platform=image.platform, pull=False, nocache=self.no_cache,
-            on_output=on_output, cancel=self.stop)
+            on_output=on_output, cancel=self.stop, builder=self.builder)
 
     def _import(self, image: ImageSpec, step: Step) -> str:
         first = step.references[0]
@@ -261,6 +263,14 @@ class Builder:
         log_path = str(self.logs.path(r.name)) if r.status == "failed" else None
         return ImageResult(r.name, status, r.duration_s, None, step.references, step.cache_key,
                            r.cause or step.reason, error=_message(r.error) if r.error else None, log_path=log_path)
+
+
+def _step_of(line: str) -> Optional[Tuple[int, int]]:
+    """(k, n) when a build log line starts step k of n, in either builder's words."""
+    m = _STEP_RE.match(line)
+    if m:
+        return int(m.group(1)), int(m.group(2))
+    return buildkit_step(line) if line.startswith("#") else None
 
 
 def _message(error: Optional[BaseException]) -> str:

@@ -138,7 +138,8 @@ class JsonProgress(Progress):
 
 # --- plain lines -------------------------------------------------------------------------------
 
-_STEP_PREFIX = re.compile(r"^Step \d+(?:/\d+)? : ")
+# The classic builder's "Step 3/7 : " and BuildKit's "#5 " (before "[3/7] RUN make").
+_STEP_PREFIX = re.compile(r"^(?:Step \d+(?:/\d+)? : |#\d+ (?=\[))")
 _SHA256 = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
 
 
@@ -151,8 +152,11 @@ def plain_lines(event: Event) -> List[str]:
     if kind == "start":
         head = "building" + (f": {text}" if text else "")
     elif kind == "step":
-        counter = f"{event.step}/{event.steps}" if event.steps else str(event.step)
-        head = f"Step {counter} : {_STEP_PREFIX.sub('', text)}"
+        if text.startswith("#"):
+            head = text  # BuildKit's own line, which carries its counter: "#5 [3/7] RUN make"
+        else:
+            counter = f"{event.step}/{event.steps}" if event.steps else str(event.step)
+            head = f"Step {counter} : {_STEP_PREFIX.sub('', text)}"
     elif kind in ("log", "info"):
         return [prefix + line for line in text.splitlines()] if text else []
     elif kind == "cached":

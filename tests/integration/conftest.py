@@ -120,9 +120,13 @@ class Case:
         return f"{repository}:{tag}"
 
     def dockerfile(self, body: str = "", stage: Optional[str] = None) -> str:
-        """A FROM-scratch Dockerfile with busybox at /bin/busybox, followed by ``body``."""
+        """A FROM-scratch Dockerfile with busybox at /bin/busybox, followed by ``body``.
+
+        The ENV line makes each case's steps its own under BuildKit too, whose layer cache,
+        unlike the classic builder's, does not depend on an earlier LABEL."""
         return (f"FROM scratch{' AS ' + stage if stage else ''}\n"
                 f"LABEL {SESSION_LABEL}={SESSION_TOKEN} {CASE_LABEL}={self.token}\n"
+                f"ENV IMAGES_TEST_CASE={self.token}\n"
                 f"COPY busybox /bin/busybox\n"
                 f"{body}")
 
@@ -186,11 +190,19 @@ def _tar_stream(folder: Path, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
     sink = _Sink()
     with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as archive:
         for path in sorted(folder.rglob("*")):
-            archive.add(str(path), arcname=path.relative_to(folder).as_posix(), recursive=False)
+            # Whole-second times, as the docker CLI sends: a fractional mtime would give every
+            # entry a PAX extension, which the engine's BuildKit does not take for a tar at all.
+            archive.add(str(path), arcname=path.relative_to(folder).as_posix(), recursive=False,
+                        filter=_whole_seconds)
             data = sink.take()
             for start in range(0, len(data), chunk_size):
                 yield data[start:start + chunk_size]
     yield sink.take()
+
+
+def _whole_seconds(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.mtime = int(info.mtime)
+    return info
 
 
 def _docker_client():  # docker-py itself, independent of the code under test

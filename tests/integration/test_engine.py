@@ -17,11 +17,20 @@ from typing import Iterator, List, Optional, Tuple
 import pytest
 
 from builder.engine import DockerEngine, connect
+from builder.engine.buildkit import step_of
 from builder.errors import BuildError, Cancelled, EngineError, EngineUnavailable
 
 pytestmark = pytest.mark.integration
 
 STEP = re.compile(r"^Step (\d+)/(\d+) : ")
+# BuildKit's plain lines: "#4 0.215 what the step printed".
+BUILDKIT_LOG = re.compile(r"^#\d+ \d+\.\d{3} ")
+
+
+@pytest.fixture(params=["classic", "buildkit"])
+def builder(request) -> str:
+    """Each build test runs with both of the engine's builders."""
+    return request.param
 
 
 def build(engine: DockerEngine, chunks: Iterator[bytes], **options) -> Tuple[str, List[str]]:
@@ -30,14 +39,30 @@ def build(engine: DockerEngine, chunks: Iterator[bytes], **options) -> Tuple[str
     return image_id, lines
 
 
+def output(lines: List[str]) -> List[str]:
+    """What the build's steps printed, without BuildKit's step number and time."""
+    return [BUILDKIT_LOG.sub("", line) for line in lines]
+
+
+def steps(lines: List[str]) -> List[Tuple[int, int]]:
+    """(k, n) of each "step k of n" line, in either builder's words."""
+    found = []
+    for line in lines:
+        match = STEP.match(line)
+        step = (int(match.group(1)), int(match.group(2))) if match else step_of(line)
+        if step is not None:
+            found.append(step)
+    return found
+
+
 # -- build ---------------------------------------------------------------------------------
 
 
-def test_build_streams_the_context_and_returns_the_image_id(engine, case, busybox_context,
+def test_build_streams_the_context_and_returns_the_image_id(builder, engine, case, busybox_context,
                                                              tar_stream):
     folder = busybox_context('RUN ["/bin/busybox", "sh", "-c", "echo built-by-test"]\n')
 
-    image_id, lines = build(engine, tar_stream(folder), labels={"org.example.role": "demo"})
+    image_id, lines = build(engine, builder=builder, chunks=tar_stream(folder), labels={"org.example.role": "demo"})
 
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", image_id)
     info = engine.inspect_image(image_id)
@@ -45,19 +70,20 @@ def test_build_streams_the_context_and_returns_the_image_id(engine, case, busybo
     assert info["Config"]["Labels"]["org.example.role"] == "demo"
     assert info["Config"]["Labels"]["images.test.case"] == case.token
     # The log arrives as whole lines, steps numbered as the caller's progress expects them.
-    assert "built-by-test" in lines
+    assert "built-by-test" in output(lines)
     assert all("\n" not in line for line in lines)
-    steps = [STEP.match(line).groups() for line in lines if STEP.match(line)]
-    assert [int(number) for number, _ in steps] == list(range(1, len(steps) + 1))
-    assert {total for _, total in steps} == {str(len(steps))}
+    numbered = steps(lines)
+    assert [number for number, _ in numbered] == list(range(1, len(numbered) + 1))
+    assert {total for _, total in numbered} == {len(numbered)}
+    assert len(numbered) >= 2  # at least COPY busybox and the RUN
 
 
-def test_build_leaves_no_tag_on_the_image(engine, case, busybox_context, tar_stream):
-    image_id, _ = build(engine, tar_stream(busybox_context()))
+def test_build_leaves_no_tag_on_the_image(builder, engine, case, busybox_context, tar_stream):
+    image_id, _ = build(engine, builder=builder, chunks=tar_stream(busybox_context()))
     assert engine.inspect_image(image_id)["RepoTags"] == []
 
 
-def test_build_args_target_and_platform_reach_the_engine(engine, case, busybox_context,
+def test_build_args_target_and_platform_reach_the_engine(builder, engine, case, busybox_context,
                                                          tar_stream):
     version = engine.version()
     platform = f"{version['Os']}/{version['Arch']}"
@@ -68,61 +94,66 @@ def test_build_args_target_and_platform_reach_the_engine(engine, case, busybox_c
         'RUN ["/bin/busybox", "false"]\n',
         stage="first")
 
-    image_id, lines = build(engine, tar_stream(folder), buildargs={"GREETING": "hello"},
+    image_id, lines = build(engine, builder=builder, chunks=tar_stream(folder), buildargs={"GREETING": "hello"},
                             target="first", platform=platform)
 
-    assert "greeting=hello" in lines
+    assert "greeting=hello" in output(lines)
     assert not any("busybox\", \"false" in line for line in lines)
     assert engine.inspect_image(image_id)["Architecture"] == version["Arch"]
 
 
-def test_nocache_ignores_the_layer_cache(engine, case, busybox_context, tar_stream):
+def test_nocache_ignores_the_layer_cache(builder, engine, case, busybox_context, tar_stream):
     folder = busybox_context('RUN ["/bin/busybox", "true"]\n')
-    build(engine, tar_stream(folder))
+    build(engine, builder=builder, chunks=tar_stream(folder))
 
-    _, cached_lines = build(engine, tar_stream(folder))
-    _, fresh_lines = build(engine, tar_stream(folder), nocache=True)
+    _, cached_lines = build(engine, builder=builder, chunks=tar_stream(folder))
+    _, fresh_lines = build(engine, builder=builder, chunks=tar_stream(folder), nocache=True)
 
-    assert any("Using cache" in line for line in cached_lines)
-    assert not any("Using cache" in line for line in fresh_lines)
+    # The classic builder says "Using cache" under a step; BuildKit says "#N CACHED" of one.
+    def reused(lines: List[str]) -> bool:
+        run = [line.split(" ", 1)[0] for line in lines if step_of(line) and " RUN " in line]
+        return any("Using cache" in line or line in {f"{n} CACHED" for n in run} for line in lines)
+
+    assert reused(cached_lines)
+    assert not reused(fresh_lines)
 
 
 @pytest.mark.parametrize("body, message, code", [
     ('RUN ["/bin/busybox", "sh", "-c", "echo about-to-fail; exit 3"]\n',
-     "returned a non-zero code: 3", 3),
+     {"classic": "returned a non-zero code: 3", "buildkit": "exit code: 3"}, 3),
     ("BOGUS instruction\n", "unknown instruction: BOGUS", None),
     ("COPY missing.txt /missing.txt\n", "missing.txt", None),
 ], ids=["failing-run", "unknown-instruction", "missing-file"])
 def test_a_failed_build_raises_build_error_with_the_engine_message(
-        engine, case, busybox_context, tar_stream, body, message, code):
+        builder, engine, case, busybox_context, tar_stream, body, message, code):
     lines: List[str] = []
     with pytest.raises(BuildError) as failure:
-        engine.build(tar_stream(busybox_context(body)), on_output=lines.append)
+        engine.build(tar_stream(busybox_context(body)), on_output=lines.append, builder=builder)
 
-    assert message in str(failure.value)
+    assert (message[builder] if isinstance(message, dict) else message) in str(failure.value)
     assert failure.value.code == code
     assert failure.value.exit_code == 1
     if code == 3:
-        assert "about-to-fail" in lines
+        assert "about-to-fail" in output(lines)
 
 
-def test_a_missing_dockerfile_or_target_is_a_build_error(engine, case, busybox_context,
+def test_a_missing_dockerfile_or_target_is_a_build_error(builder, engine, case, busybox_context,
                                                          tar_stream):
     folder = busybox_context()
     with pytest.raises(BuildError, match="Cannot locate specified Dockerfile: Dockerfile-v9"):
-        engine.build(tar_stream(folder), dockerfile="Dockerfile-v9")
+        engine.build(tar_stream(folder), dockerfile="Dockerfile-v9", builder=builder)
     with pytest.raises(BuildError, match="failed to reach build target nowhere"):
-        engine.build(tar_stream(folder), target="nowhere")
+        engine.build(tar_stream(folder), target="nowhere", builder=builder)
 
 
 def test_cancel_aborts_a_running_step_quickly_and_leaves_nothing_behind(
-        engine, case, busybox_context, tar_stream, docker_api):
+        builder, engine, case, busybox_context, tar_stream, docker_api):
     folder = busybox_context('RUN ["/bin/busybox", "sleep", "30"]\n')
     cancel = threading.Event()
     cancelled_at: List[float] = []
 
     def on_output(line: str) -> None:
-        if line.startswith(" ---> Running in"):
+        if line.startswith(" ---> Running in") or ("RUN" in line and step_of(line)):
             def stop() -> None:
                 cancelled_at.append(time.monotonic())
                 cancel.set()
@@ -130,7 +161,7 @@ def test_cancel_aborts_a_running_step_quickly_and_leaves_nothing_behind(
 
     started = time.monotonic()
     with pytest.raises(Cancelled) as stopped:
-        engine.build(tar_stream(folder), labels={"images.test.final": case.token},
+        engine.build(tar_stream(folder), labels={"images.test.final": case.token}, builder=builder,
                      on_output=on_output, cancel=cancel)
     returned = time.monotonic()
 
@@ -149,7 +180,7 @@ def test_cancel_aborts_a_running_step_quickly_and_leaves_nothing_behind(
                for image in engine.list_images(label=case.label, all=True))
 
 
-def test_cancel_during_the_context_upload_stops_sending(engine, case, busybox_context,
+def test_cancel_during_the_context_upload_stops_sending(builder, engine, case, busybox_context,
                                                         tar_stream):
     cancel = threading.Event()
     sent: List[int] = []
@@ -164,7 +195,7 @@ def test_cancel_during_the_context_upload_stops_sending(engine, case, busybox_co
 
     started = time.monotonic()
     with pytest.raises(Cancelled):
-        engine.build(slow_chunks(), cancel=cancel)
+        engine.build(slow_chunks(), cancel=cancel, builder=builder)
     time.sleep(0.3)  # let the reader thread see the cancel
 
     assert time.monotonic() - started < 3
@@ -172,14 +203,14 @@ def test_cancel_during_the_context_upload_stops_sending(engine, case, busybox_co
     assert engine.list_images(label=case.label, all=True) == []
 
 
-def test_cancel_before_the_start_contacts_nothing(engine, case, busybox_context, tar_stream):
+def test_cancel_before_the_start_contacts_nothing(builder, engine, case, busybox_context, tar_stream):
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(Cancelled):
-        engine.build(tar_stream(busybox_context()), cancel=cancel)
+        engine.build(tar_stream(busybox_context()), cancel=cancel, builder=builder)
 
 
-def test_the_context_is_streamed_not_buffered(engine, case, busybox_context):
+def test_the_context_is_streamed_not_buffered(builder, engine, case, busybox_context):
     folder = busybox_context()
     big = 64 << 20
     block = bytes(1 << 20)
@@ -203,7 +234,7 @@ def test_the_context_is_streamed_not_buffered(engine, case, busybox_context):
     try:
         tracemalloc.reset_peak()
         baseline, _ = tracemalloc.get_traced_memory()
-        image_id = engine.build(chunks())
+        image_id = engine.build(chunks(), builder=builder)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         if not already_tracing:
@@ -214,7 +245,7 @@ def test_the_context_is_streamed_not_buffered(engine, case, busybox_context):
     assert growth < 16 << 20, f"memory grew by {growth >> 20} MiB for a 64 MiB context"
 
 
-def test_a_failing_context_stream_raises_its_own_error(engine, case, busybox_context,
+def test_a_failing_context_stream_raises_its_own_error(builder, engine, case, busybox_context,
                                                        tar_stream):
     def chunks() -> Iterator[bytes]:
         first = next(iter(tar_stream(busybox_context())))
@@ -222,7 +253,7 @@ def test_a_failing_context_stream_raises_its_own_error(engine, case, busybox_con
         raise FileNotFoundError(2, "No such file or directory", "context/vanished.txt")
 
     with pytest.raises(FileNotFoundError, match="vanished"):
-        engine.build(chunks())
+        engine.build(chunks(), builder=builder)
 
 
 # -- tags, lookups, removal -----------------------------------------------------------------
@@ -517,9 +548,9 @@ def test_import_of_a_rootfs_tarball_gives_a_base_that_children_build_on(
     child = tmp_path / "child"
     child.mkdir()
     (child / "Dockerfile").write_text(
-        f"FROM {repository}:1\nRUN echo child-ran-on-imported-base\n")
+        f"FROM {repository}:1\nRUN echo child-ran-on-imported-base {case.token}\n")
     child_id, lines = build(engine, tar_stream(child))
-    assert "child-ran-on-imported-base" in lines
+    assert f"child-ran-on-imported-base {case.token}" in output(lines)
     assert engine.inspect_image(child_id)["Config"]["Labels"]["images.test.case"] == case.token
 
 

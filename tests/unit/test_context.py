@@ -400,6 +400,21 @@ def test_tar_round_trips(tmp_path):
     assert members["bin/run"].mode == 0o755
 
 
+@pytest.mark.parametrize("first", ["0" * 120 + ".txt", "-\u00e9t\u00e9.txt"])
+def test_the_first_header_is_plain_ustar_so_buildkit_takes_the_body_for_a_tar(tmp_path, first):
+    # BuildKit reads one header from the body's first 1,024 bytes to tell a tar from a Dockerfile;
+    # a PAX extension in front (a long or non-ASCII name) would push it out of reach.
+    make(tmp_path, {first: "first", "Dockerfile": "FROM scratch\n", "sub/x": "x"})
+    entries = context_entries(tmp_path)
+    assert entries[0].relpath == first            # sorted first, and it needs a PAX extension
+    data = b"".join(stream_context_tar(entries))
+    assert data[257:263] == b"ustar\x00" and data[156:157] != b"x"
+    with tarfile.open(fileobj=io.BytesIO(data[:1024] + bytes(1024))) as tar:
+        assert tar.next().name == "Dockerfile"    # a top-level entry with a plain header
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        assert sorted(m.name for m in tar.getmembers()) == sorted(e.relpath for e in entries)
+
+
 def test_tar_is_produced_incrementally(tmp_path):
     make(tmp_path, {"Dockerfile": "", "big": os.urandom(1 << 20)})
     stream = stream_context_tar(context_entries(tmp_path), chunk_size=16384)

@@ -100,6 +100,7 @@ def test_plain_lines():
 @pytest.mark.parametrize("event, line", [
     (Event("a", "step", step=3, steps=7, text="RUN make"), "[a] Step 3/7 : RUN make"),
     (Event("a", "step", step=3, text="RUN make"), "[a] Step 3 : RUN make"),
+    (Event("a", "step", step=2, steps=3, text="#5 [2/3] RUN make"), "[a] #5 [2/3] RUN make"),
     (Event("a", "done", duration_s=75, text="sha256:" + KEY), "[a] done in 1m15s (3f2a9c1b0d4e)"),
     (Event("a", "done"), "[a] done"),
     (Event("a", "cached"), "[a] cached"),
