@@ -130,6 +130,16 @@ def stat_cache_for(manifest):
     return StatCache.load(path), path
 
 
+def start_slots(engine, jobs: int) -> Optional[int]:
+    """How many builds may be in their start-up at once: one per CPU of a local engine, when
+    more builds than that may run (None: no limit, as for an engine elsewhere, whose CPUs are
+    not ours to count)."""
+    cpus = os.cpu_count() or 1
+    if not str(getattr(engine, "endpoint", "")).startswith("unix://") or jobs <= cpus:
+        return None
+    return cpus
+
+
 def records_for(manifest):
     from builder.plan.state import BuildRecords, cache_home, project_id
 
@@ -324,7 +334,7 @@ def cmd_build(args) -> int:
     builder = Builder(manifest, plan, engine, progress=progress, logs=logs, records=records_for(manifest),
                       no_cache=args.no_cache, stop=stop, fetch=must_pull(plan, push=bool(push)),
                       on_image=eager.submit if eager is not None else None,
-                      builder=getattr(args, "builder", "auto"))
+                      builder=getattr(args, "builder", "auto"), start_slots=start_slots(engine, jobs))
     outcomes: Dict[str, Any] = {}
     interrupted = False
     previous = signal.getsignal(signal.SIGTERM)

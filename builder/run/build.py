@@ -1,6 +1,8 @@
 """Execute a BuildPlan on an engine: the ready-queue executor, progress, logs, tags, records."""
 from __future__ import annotations
 
+import heapq
+import itertools
 import re
 import threading
 import time
@@ -12,11 +14,13 @@ from builder.errors import Cancelled, EngineError, ImagesError
 from builder.manifest.model import ImageSpec, Manifest
 from builder.plan.plan import BuildPlan, Step, inputs_label
 from builder.plan.state import INPUTS_LABEL, KEY_LABEL, NAME_LABEL, PROJECT_LABEL, BuildRecords, project_id
-from builder.run.executor import NodeResult, execute
+from builder.run.executor import NodeResult, critical_path_lengths, dependency_graph, execute
 from builder.run.logs import LogStore
 from builder.run.progress import Event
 
 _STEP_RE = re.compile(r"^Step (\d+)/(\d+) : ")
+# A step line of either builder whose instruction is RUN ("Step 3/7 : RUN", "#6 [3/7] RUN").
+_RUN_STEP = re.compile(r"(?:^Step \d+/\d+ : |\] )RUN\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,60 @@ class ImageResult:
         if self.log_path:
             data["log"] = self.log_path
         return data
+
+
+class StartGate:
+    """Lets at most ``slots`` builds through their start-up at once, the most urgent first.
+
+    A build's start-up (the context upload, and the engine loading it and its base images) is
+    CPU work on the engine's side; when more builds start together than it has CPUs, every one
+    of them starts slower, the most urgent included. The executor hands builds out in
+    critical-path order, and the gate serves waiting builds by the same measure (then in arrival
+    order), so the most urgent starts first while the rest wait a fraction of a second.
+
+    A build leaves the gate when the engine starts its first RUN step or its last step, when it
+    ends, or after ``hold_s`` at most: a start-up that waits on the network (a base image being
+    pulled) does not keep the others waiting for long.
+    """
+
+    def __init__(self, slots: int, hold_s: float = 1.0):
+        self._slots = max(1, slots)
+        self._hold_s = hold_s
+        self._holders: Dict[int, float] = {}          # ticket -> when it entered
+        self._waiting: List[Tuple[float, int]] = []   # (-urgency, arrival), a heap
+        self._arrivals = itertools.count()
+        self._cond = threading.Condition()
+
+    def _free(self, now: float) -> int:
+        for ticket, since in list(self._holders.items()):
+            if now - since >= self._hold_s:
+                del self._holders[ticket]              # held long enough: counted as started
+        return self._slots - len(self._holders)
+
+    def enter(self, stop: threading.Event, urgency: float = 0.0) -> Callable[[], None]:
+        """Wait for a slot, behind every waiting build more urgent than ``urgency``; returns
+        the call that gives the slot back (safe to call twice). Raises ``Cancelled`` when
+        ``stop`` is set while waiting."""
+        arrival = next(self._arrivals)
+        ticket = (-urgency, arrival)
+        with self._cond:
+            heapq.heappush(self._waiting, ticket)
+            while self._waiting[0] != ticket or self._free(time.monotonic()) <= 0:
+                if stop.is_set():
+                    self._waiting.remove(ticket)
+                    heapq.heapify(self._waiting)
+                    self._cond.notify_all()
+                    raise Cancelled("build cancelled before it started")
+                self._cond.wait(0.05)
+            heapq.heappop(self._waiting)
+            self._holders[arrival] = time.monotonic()
+            self._cond.notify_all()
+
+        def leave() -> None:
+            with self._cond:
+                if self._holders.pop(arrival, None) is not None:
+                    self._cond.notify_all()
+        return leave
 
 
 OCI_REVISION = "org.opencontainers.image.revision"
@@ -105,7 +163,8 @@ class Builder:
     def __init__(self, manifest: Manifest, plan: BuildPlan, engine, *, progress: Callable[[Event], None],
                  logs: LogStore, records: Optional[BuildRecords], no_cache: bool = False,
                  stop: Optional[threading.Event] = None, fetch: Optional[AbstractSet[str]] = None,
-                 on_image: Optional[Callable[[str], None]] = None, builder: str = "auto"):
+                 on_image: Optional[Callable[[str], None]] = None, builder: str = "auto",
+                 start_slots: Optional[int] = None):
         self.manifest = manifest
         self.plan = plan
         self.engine = engine
@@ -120,6 +179,12 @@ class Builder:
         self.fetch = fetch
         self.on_image = on_image
         self.builder = builder
+        # At most this many builds in their start-up at once (None: no limit beyond --jobs).
+        self.gate = StartGate(start_slots) if start_slots else None
+        self._starting: Dict[str, Callable[[], None]] = {}
+        self._urgency: Dict[str, float] = {}   # critical-path length of each image, for the gate
+        self._waited: Dict[str, float] = {}    # time each build spent waiting at the gate
+        self._previous: Dict[str, float] = {}  # the recorded durations this run started from
 
     # The work callable the executor runs for one image.
     def work(self, name: str) -> ImageResult:
@@ -152,7 +217,9 @@ class Builder:
             digest = self.plan.digests.get(f"{image.context}\0{image.dockerfile}")
             try:
                 self.records.put(name, {"key": step.cache_key, "inputs": step.inputs,
-                                        "files": dict(digest.files) if digest else None})
+                                        "files": dict(digest.files) if digest else None,
+                                        "duration_s": self._typical_duration(
+                                            name, time.monotonic() - start - self._waited.pop(name, 0.0))})
             except OSError:
                 pass
         duration = time.monotonic() - start
@@ -185,7 +252,11 @@ class Builder:
                     continue
                 self.logs.write(name, line)
                 step = _step_of(line)
-                if step is not None:
+                if step is not None and (step[0] == step[1] or _RUN_STEP.search(line)):
+                    # The engine runs the Dockerfile's own commands now: start-up is over.
+                    leave = self._starting.pop(name, None)
+                    if leave is not None:
+                        leave()
                     self.progress(Event(name, "step", step=step[0], steps=step[1], text=line))
                 else:
                     self.progress(Event(name, "log", text=line))
@@ -218,10 +289,19 @@ class Builder:
             labels = {}
         digest = self.plan.digests.get(f"{image.context}\0{image.dockerfile}")
         stream = stream_context_tar(entries, replace=replace, expected=digest.files if digest else None)
-        return self.engine.build(
-            stream, dockerfile=image.dockerfile, buildargs=dict(image.args), labels=labels,
-            target=image.target, platform=image.platform, pull=False, nocache=self.no_cache,
-            on_output=on_output, cancel=self.stop, builder=self.builder)
+        if self.gate is not None:
+            waiting_since = time.monotonic()
+            self._starting[image.name] = self.gate.enter(self.stop, self._urgency.get(image.name, 0.0))
+            self._waited[image.name] = time.monotonic() - waiting_since
+        try:
+            return self.engine.build(
+                stream, dockerfile=image.dockerfile, buildargs=dict(image.args), labels=labels,
+                target=image.target, platform=image.platform, pull=False, nocache=self.no_cache,
+                on_output=on_output, cancel=self.stop, builder=self.builder)
+        finally:
+            leave = self._starting.pop(image.name, None)
+            if leave is not None:
+                leave()
 
     def _import(self, image: ImageSpec, step: Step) -> str:
         first = step.references[0]
@@ -232,9 +312,33 @@ class Builder:
     def run(self, *, jobs: int, keep_going: bool) -> List[ImageResult]:
         for s in self.plan.steps:
             self.progress(Event(s.name, "waiting", text=s.reason))
-        results = execute(self.plan.parents_map(), self.work, jobs=jobs, keep_going=keep_going, stop=self.stop,
-                          on_finish=self._on_finish)
+        parents = self.plan.parents_map()
+        weights = self.expected_durations()
+        if self.gate is not None:
+            self._urgency = critical_path_lengths(dependency_graph(parents), weights)
+        results = execute(parents, self.work, jobs=jobs, keep_going=keep_going, stop=self.stop,
+                          on_finish=self._on_finish, weights=weights)
         return [self._result(results[s.name]) for s in self.plan.steps]
+
+    def expected_durations(self) -> Dict[str, float]:
+        """How long each image is expected to take, for the executor's critical path: the
+        recorded duration for an image to build (when there is one), nothing for a cached one."""
+        weights: Dict[str, float] = {}
+        for s in self.plan.steps:
+            if s.action == "cached":
+                weights[s.name] = 0.0
+            elif self.records is not None:
+                duration = (self.records.get(s.name) or {}).get("duration_s")
+                if isinstance(duration, (int, float)) and duration >= 0:
+                    weights[s.name] = self._previous[s.name] = float(duration)
+        return weights
+
+    def _typical_duration(self, name: str, took: float) -> float:
+        """What to record as an image's duration: this build's, without its wait at the gate,
+        averaged with the one recorded before, so that one slow or lucky run on a busy engine
+        does not reorder the next run."""
+        before = self._previous.get(name)
+        return round(took if before is None else (before + took) / 2, 3)
 
     def partial_results(self) -> List[ImageResult]:
         """What is known after an interruption: finished images as they ended, the rest skipped."""

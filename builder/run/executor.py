@@ -61,12 +61,14 @@ def execute(
     stop: Optional[threading.Event] = None,
     on_start: Optional[Callable[[str], None]] = None,
     on_finish: Optional[Callable[[NodeResult], None]] = None,
+    weights: Optional[Mapping[str, float]] = None,
 ) -> Dict[str, NodeResult]:
     """Run ``work(name)`` for every node of ``parents``, parents before children.
 
     ``parents`` maps every node to its parents; every parent must itself be a key. Among ready
     nodes the one with the longest chain of descendants starts first (critical path), then by
-    name. Fail-fast by default: after the first failure nothing new starts, running work
+    name. ``weights`` gives the expected duration of some nodes (the last build's, say), so that
+    the chain is measured in time rather than in nodes; a node without one weighs 1. Fail-fast by default: after the first failure nothing new starts, running work
     finishes, dependents of the failure are ``skipped`` and every other unstarted node is
     ``cancelled``. With ``keep_going`` everything that does not depend on a failure still runs.
 
@@ -88,7 +90,7 @@ def execute(
     graph = dependency_graph(parents)
     scheduler = _Scheduler(graph, work, jobs=jobs, keep_going=keep_going,
                            stop=stop if stop is not None else threading.Event(),
-                           on_start=on_start, on_finish=on_finish)
+                           on_start=on_start, on_finish=on_finish, weights=weights)
     results = scheduler.run()
     return {name: results[name] for name in graph}
 
@@ -110,11 +112,15 @@ def dependency_graph(parents: Mapping[str, Iterable[str]]) -> "nx.DiGraph":
     raise ValueError("dependency cycle: " + " -> ".join(path))
 
 
-def critical_path_lengths(graph: "nx.DiGraph") -> Dict[str, int]:
-    """For each node, the number of edges on the longest path from it down to a leaf."""
-    height: Dict[str, int] = {}
+def critical_path_lengths(graph: "nx.DiGraph",
+                          weights: Optional[Mapping[str, float]] = None) -> Dict[str, float]:
+    """For each node, the length of the longest path from it down to a leaf, itself included:
+    the sum of the weights of the nodes on it (1 for a node ``weights`` does not give)."""
+    weights = weights or {}
+    height: Dict[str, float] = {}
     for node in reversed(list(nx.topological_sort(graph))):
-        height[node] = max((height[c] + 1 for c in graph.successors(node)), default=0)
+        height[node] = max(0.0, float(weights.get(node, 1))) + max(
+            (height[c] for c in graph.successors(node)), default=0)
     return height
 
 
@@ -138,7 +144,8 @@ def _run_into(future: Future, work: Callable[[str], Any], name: str) -> None:
 class _Scheduler:
     def __init__(self, graph: "nx.DiGraph", work: Callable[[str], Any], *, jobs: int, keep_going: bool,
                  stop: threading.Event, on_start: Optional[Callable[[str], None]],
-                 on_finish: Optional[Callable[[NodeResult], None]]):
+                 on_finish: Optional[Callable[[NodeResult], None]],
+                 weights: Optional[Mapping[str, float]] = None):
         self.graph = graph
         self.work = work
         self.jobs = jobs
@@ -148,10 +155,10 @@ class _Scheduler:
         self.on_finish = on_finish
         # A stable order for marking many nodes at once, so callbacks arrive deterministically.
         self.order = {n: i for i, n in enumerate(nx.lexicographical_topological_sort(graph, key=str))}
-        height = critical_path_lengths(graph)
+        height = critical_path_lengths(graph, weights)
         self.priority = {n: (-height[n], n) for n in graph}
         self.unfinished_parents = {n: graph.in_degree(n) for n in graph}
-        self.ready_queue: List[Tuple[Tuple[int, str], str]] = [
+        self.ready_queue: List[Tuple[Tuple[float, str], str]] = [
             (self.priority[n], n) for n in graph if self.unfinished_parents[n] == 0]
         heapq.heapify(self.ready_queue)
         self.running: Dict[Future, str] = {}

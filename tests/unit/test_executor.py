@@ -115,6 +115,18 @@ def test_critical_path_first_then_name():
     assert work.started() == ["z1", "z2", "a", "b", "z3"]
 
 
+def test_weights_measure_the_critical_path_in_time():
+    # By node count z1 -> z2 -> z3 is the longest chain; by the recorded times "slow" is.
+    parents = {"slow": [], "z1": [], "z2": ["z1"], "z3": ["z2"], "fast": []}
+    work = Recorder()
+    execute(parents, work, jobs=1, weights={"slow": 9.0, "z1": 1.0, "z2": 1.5, "z3": 2.0, "fast": 0.1})
+    assert work.started()[:2] == ["slow", "z1"]
+    # A node without a weight counts as 1; a cached one (0) does not lengthen its chain.
+    assert executor.critical_path_lengths(executor.dependency_graph(parents),
+                                          {"z1": 0.0, "z2": 2.5}) == {
+        "slow": 1.0, "z1": 3.5, "z2": 3.5, "z3": 1.0, "fast": 1.0}
+
+
 def test_fail_fast_lets_running_work_finish_and_starts_nothing_new():
     bad_failed = threading.Event()
 
