@@ -808,7 +808,18 @@ def read_ignore_rules(context: Path) -> IgnoreRules:
         return IgnoreRules()
     except OSError as exc:
         raise ContextError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return IgnoreRules.parse(data.decode("utf-8", "surrogateescape"), path)
+    # Monorepos often give every context the same .dockerignore: parse (and compile) each
+    # text once. Rules are immutable; a text that fails to parse is not kept, so its error
+    # always names the file at hand.
+    rules = _PARSED_IGNORE_FILES.get(data)
+    if rules is None:
+        rules = IgnoreRules.parse(data.decode("utf-8", "surrogateescape"), path)
+        if len(_PARSED_IGNORE_FILES) < 256:
+            _PARSED_IGNORE_FILES[data] = rules
+    return rules
+
+
+_PARSED_IGNORE_FILES: Dict[bytes, IgnoreRules] = {}
 
 
 def dockerfile_relpath(dockerfile: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 
 from builder import context as ctxmod
 from builder.context import (ContextError, IgnoreRules, StatCache, context_digest, context_entries,
-                             stream_context_tar)
+                             read_ignore_rules, stream_context_tar)
 
 # (.dockerignore text, path, excluded?) -- checked against moby/patternmatcher's own results.
 IGNORE_CASES = [
@@ -485,3 +485,16 @@ def test_walk_matches_the_reference_semantics(tmp_path, text):
     rules = IgnoreRules.parse(text)
     expected = set(reference_walk(tmp_path, rules)) | {"Dockerfile", ".dockerignore"}
     assert {e.relpath for e in context_entries(tmp_path)} == expected
+
+
+def test_the_same_dockerignore_text_is_parsed_once_and_errors_name_their_own_file(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / ".dockerignore").write_text("*.log\n!keep.log\n")
+    assert read_ignore_rules(tmp_path / "a") is read_ignore_rules(tmp_path / "b")
+    assert read_ignore_rules(tmp_path / "a").patterns == ("*.log", "!keep.log")
+    for name in ("c", "d"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / ".dockerignore").write_text("[\n")
+        with pytest.raises(ContextError, match=f"^{tmp_path / name / '.dockerignore'}:1: syntax error"):
+            read_ignore_rules(tmp_path / name)
