@@ -163,3 +163,54 @@ def test_step_of(line, step):
 def test_error_messages_lose_the_solver_preamble(message, ours):
     assert error_message(message) == ours
     assert exit_code(message) is None
+
+
+# -- which builder a build uses ---------------------------------------------------------------
+
+
+def engine_speaking(api: str, os_name: str = "linux"):
+    from builder.engine.docker_engine import DockerEngine
+
+    engine = DockerEngine.__new__(DockerEngine)    # no connection: only what builder() reads
+    engine.api_version, engine._builder = api, None
+    engine.version = lambda: {"Os": os_name, "ApiVersion": api}
+    return engine
+
+
+@pytest.mark.parametrize("api, os_name, env, requested, chosen", [
+    ("1.41", "linux", None, "auto", "buildkit"),
+    ("1.38", "linux", None, "auto", "classic"),      # before Docker 18.09
+    ("1.41", "windows", None, "auto", "classic"),
+    ("1.41", "linux", "0", "auto", "classic"),
+    ("1.41", "linux", "false", "auto", "classic"),
+    ("1.38", "linux", "1", "auto", "buildkit"),      # as asked; the engine will say if it cannot
+    ("1.41", "linux", "0", "buildkit", "buildkit"),  # the option wins over the environment
+    ("1.41", "linux", "1", "classic", "classic"),
+])
+def test_the_builder_follows_the_option_then_docker_buildkit_then_the_engine(
+        monkeypatch, api, os_name, env, requested, chosen):
+    if env is None:
+        monkeypatch.delenv("DOCKER_BUILDKIT", raising=False)
+    else:
+        monkeypatch.setenv("DOCKER_BUILDKIT", env)
+    assert engine_speaking(api, os_name).builder(requested) == chosen
+
+
+def test_an_unknown_builder_is_an_engine_error():
+    from builder.errors import EngineError
+
+    with pytest.raises(EngineError, match="unknown builder 'kaniko'; use one of auto, buildkit, classic"):
+        engine_speaking("1.41").builder("kaniko")
+
+
+def test_start_slots_only_for_a_local_engine_running_more_builds_than_cpus(monkeypatch):
+    from builder.cli.commands import start_slots
+
+    class Engine:
+        endpoint = "unix:///var/run/docker.sock"
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert start_slots(Engine(), 8) == 2
+    assert start_slots(Engine(), 2) is None
+    Engine.endpoint = "tcp://build-host:2376"
+    assert start_slots(Engine(), 8) is None

@@ -130,3 +130,14 @@ def test_graph_selection_limits_nodes(project, capsys):
     assert main(["graph", "--format", "json", "lib"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [n["name"] for n in data["nodes"]] == ["lib"] and data["edges"] == []
+
+
+def test_builder_option(capsys):
+    from builder.cli import build_parser
+
+    assert build_parser().parse_args(["build"]).builder == "auto"
+    assert build_parser().parse_args(["build", "--builder", "classic"]).builder == "classic"
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["build", "--builder", "kaniko"])
+    assert exited.value.code == 2
+    assert "invalid choice: 'kaniko' (choose from 'auto', 'buildkit', 'classic')" in capsys.readouterr().err
