@@ -12,7 +12,6 @@ import json
 import os
 import sys
 import time
-import unicodedata
 from typing import IO, Any, Dict, List, Optional, Sequence
 
 PROGRESS_MODES = ("auto", "tty", "plain", "quiet")
@@ -137,27 +136,12 @@ def truncate_id(image_id: str) -> str:
     return image_id[:12]
 
 
-def _char_width(char: str) -> int:
-    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
-
-
 def ellipsis(text: str, width: int) -> str:
     """docker's ``formatter.Ellipsis``: cut ``text`` to ``width`` columns (wide characters count
-    two), the last one being ``…``."""
-    if width <= 0:
-        return ""
-    if width == 1:
-        return text[:1]
-    if sum(_char_width(c) for c in text) <= width:
-        return text
-    kept, used = [], 0
-    for char in text:
-        w = _char_width(char)
-        if used + w > width - 1:
-            break
-        kept.append(char)
-        used += w
-    return "".join(kept) + "…"
+    two), the last one being ``…``; a width of 1 keeps the first character."""
+    from builder.run.progress import fit
+
+    return text[:1] if width == 1 else fit(text, width)
 
 
 def table(rows: Sequence[Sequence[str]]) -> List[str]:
