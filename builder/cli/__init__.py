@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("build", "build the selected images (default group) and their parents")
     p.add_argument("selectors", nargs="*", metavar="SEL")
     p.add_argument("-j", "--jobs", type=int, default=None,
-                   help="images built at once (default: one per CPU, 2 to 8)")
+                   help="images built at once (default: two per CPU, 2 to 8)")
     p.add_argument("--keep-going", action="store_true",
                    help="after a failure, still build everything that does not depend on it")
     p.add_argument("--no-cache", action="store_true",
