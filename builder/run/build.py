@@ -252,11 +252,12 @@ class Builder:
                     continue
                 self.logs.write(name, line)
                 step = _step_of(line)
-                if step is not None and (step[0] == step[1] or _RUN_STEP.search(line)):
-                    # The engine runs the Dockerfile's own commands now: start-up is over.
-                    leave = self._starting.pop(name, None)
-                    if leave is not None:
-                        leave()
+                if step is not None:
+                    if step[0] == step[1] or _RUN_STEP.search(line):
+                        # The engine runs the Dockerfile's own commands now: start-up is over.
+                        leave = self._starting.pop(name, None)
+                        if leave is not None:
+                            leave()
                     self.progress(Event(name, "step", step=step[0], steps=step[1], text=line))
                 else:
                     self.progress(Event(name, "log", text=line))

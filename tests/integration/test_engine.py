@@ -78,6 +78,14 @@ def test_build_streams_the_context_and_returns_the_image_id(builder, engine, cas
     assert len(numbered) >= 2  # at least COPY busybox and the RUN
 
 
+def test_auto_takes_the_engines_buildkit_unless_docker_buildkit_says_no(engine, monkeypatch):
+    monkeypatch.delenv("DOCKER_BUILDKIT", raising=False)
+    assert engine.builder() == "buildkit"                  # a Linux engine with API >= 1.39
+    monkeypatch.setenv("DOCKER_BUILDKIT", "0")
+    assert engine.builder() == "classic"
+    assert engine.builder("buildkit") == "buildkit"
+
+
 def test_build_leaves_no_tag_on_the_image(builder, engine, case, busybox_context, tar_stream):
     image_id, _ = build(engine, builder=builder, chunks=tar_stream(busybox_context()))
     assert engine.inspect_image(image_id)["RepoTags"] == []

@@ -153,10 +153,24 @@ def project(tmp_path):
     return graph.manifest, plan, names, tmp_path
 
 
-def make_builder(project, engine, records, **options) -> Builder:
+def make_builder(project, engine, records, progress=lambda event: None, **options) -> Builder:
     manifest, plan, _, root = project
-    return Builder(manifest, plan, engine, progress=lambda event: None, logs=LogStore(root / "logs"),
+    return Builder(manifest, plan, engine, progress=progress, logs=LogStore(root / "logs"),
                    records=records, **options)
+
+
+def test_every_step_of_either_builder_is_a_progress_step(project):
+    _, _, names, _ = project
+    lines = ["#1 [internal] load remote build context", "#3 [1/3] FROM docker.io/library/x",
+             "#4 [2/3] COPY . /src", "#5 [3/3] RUN make", "#5 0.100 cc main.c",
+             "Step 1/2 : FROM scratch", "Step 2/2 : RUN true"]
+    events = []
+    make_builder(project, StepEngine({n: lines for n in names}), None, progress=events.append,
+                 start_slots=1).run(jobs=2, keep_going=False)
+    steps = [(e.step, e.steps, e.text) for e in events if e.image == names[0] and e.kind == "step"]
+    assert steps == [(1, 3, lines[1]), (2, 3, lines[2]), (3, 3, lines[3]), (1, 2, lines[5]), (2, 2, lines[6])]
+    logs = [e.text for e in events if e.image == names[0] and e.kind == "log"]
+    assert logs == [lines[0], lines[4]]
 
 
 def test_builds_leave_the_gate_at_their_first_run_step(project):
