@@ -228,6 +228,9 @@ _NO_TARGET = re.compile(r"target stage (\S+) could not be found")
 def error_message(message: str) -> str:
     """BuildKit's error without the solver's preamble, and the two refusals a caller most often
     meets in the words of the classic builder (naming the Dockerfile or the target)."""
+    if message.strip() == "no active sessions":
+        return ("the build needs a client session (a RUN --mount of type secret or ssh), which images "
+                "does not open: such mounts are not supported; pass the value another way")
     match = _NO_DOCKERFILE.search(message)
     if match:
         return f"Cannot locate specified Dockerfile: {match.group(1)}"

@@ -159,6 +159,9 @@ def test_step_of(line, step):
      "nowhere could not be found", "failed to reach build target nowhere in Dockerfile"),
     ("failed to solve with frontend dockerfile.v0: failed to create LLB definition: dockerfile parse "
      "error line 4: unknown instruction: BOGUS", "dockerfile parse error line 4: unknown instruction: BOGUS"),
+    ("no active sessions",    # what the engine says of RUN --mount=type=secret without a session
+     "the build needs a client session (a RUN --mount of type secret or ssh), which images does not "
+     "open: such mounts are not supported; pass the value another way"),
 ])
 def test_error_messages_lose_the_solver_preamble(message, ours):
     assert error_message(message) == ours
