@@ -174,8 +174,7 @@ class TraceRenderer:
         if digest not in self._announced:
             if vertex.started is None and not vertex.cached and vertex.completed is None:
                 return  # not started yet: named when it starts
-            self._announced.add(digest)
-            self._sink(f"#{self._number(digest)} {self._names.get(digest, digest)}")
+            self._announce(digest)
         if vertex.started is not None:
             self._started.setdefault(digest, vertex.started)
         number = self._number(digest)
@@ -192,10 +191,14 @@ class TraceRenderer:
             started = self._started.get(digest, vertex.completed)
             self._sink(f"#{number} DONE {max(0.0, vertex.completed - started):.1f}s")
 
+    def _announce(self, digest: str) -> None:
+        """The vertex's first line: its number and name."""
+        self._announced.add(digest)
+        self._sink(f"#{self._number(digest)} {self._names.get(digest, digest)}")
+
     def _log(self, digest: str, stamp: float, msg: bytes) -> None:
         if digest not in self._announced:
-            self._announced.add(digest)
-            self._sink(f"#{self._number(digest)} {self._names.get(digest, digest)}")
+            self._announce(digest)
         number = self._number(digest)
         since = stamp - self._started.get(digest, stamp)
         text = self._partial.pop(digest, "") + msg.decode("utf-8", "replace")

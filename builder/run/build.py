@@ -375,7 +375,7 @@ def _step_of(line: str) -> Optional[Tuple[int, int]]:
     m = _STEP_RE.match(line)
     if m:
         return int(m.group(1)), int(m.group(2))
-    return buildkit_step(line) if line.startswith("#") else None
+    return buildkit_step(line)
 
 
 def _message(error: Optional[BaseException]) -> str:
