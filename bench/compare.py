@@ -241,6 +241,16 @@ class Tree:
                               "/bin/busybox", "cat", path], capture_output=True, text=True)
         return out.stdout
 
+    def verify_change(self, image: str, path: str, want: str, source: str = "") -> None:
+        """``verify`` every tool's tree, and check that its ``image`` holds ``want`` at ``path``
+        (the change of the last round; ``source`` names the image the file comes from)."""
+        for tool in ("images", "bake", "compose"):
+            self.verify(tool)
+            got = self.file_in_image(tool, image, path)
+            if got != want:
+                raise Failed(f"{tool}: {image} holds {got!r}{' from ' + source if source else ''}, "
+                             f"expected {want!r}")
+
     def descendants(self, name: str) -> List[str]:
         out, todo = [], list(self.meta["images"][name]["children"])
         while todo:
@@ -411,14 +421,8 @@ class Bench:
         rep.add(Row(sc, "images: the one build (report's duration_s)", one_build))
         rep.add(Row(sc, "images: wall time minus the one build", overhead, target="<= 0.5 s",
                     met=statistics.median(overhead) <= 0.5))
-        for peer in ("bake (all targets)", "compose"):
-            rep.add(Row(sc, peer, s[peer], ratio=ratios(s[peer], s["images"]), ratio_of="x images"))
-        want = f"leaf change {self.args.runs}\n"
-        for tool in ("images", "bake", "compose"):
-            tree.verify(tool)
-            got = tree.file_in_image(tool, leaf, f"/app/{leaf}/change.txt")
-            if got != want:
-                raise Failed(f"{tool}: {leaf} holds {got!r}, expected {want!r}")
+        self.peer_rows(sc, s, ("bake (all targets)", "compose"))
+        tree.verify_change(leaf, f"/app/{leaf}/change.txt", f"leaf change {self.args.runs}\n")
 
     def base(self, tree: Tree) -> None:
         level1 = tree.meta["generations"][1]
@@ -445,14 +449,8 @@ class Bench:
         sc = f"c. one base changed ({1 + len(desc)} rebuilds), {len(tree.names)} images"
         rep = self.report
         rep.add(Row(sc, "images build", s["images"]))
-        for peer in ("bake (by generation)", "compose"):
-            rep.add(Row(sc, peer, s[peer], ratio=ratios(s[peer], s["images"]), ratio_of="x images"))
-        want = f"base change {self.args.runs}\n"
-        for tool in ("images", "bake", "compose"):
-            tree.verify(tool)
-            got = tree.file_in_image(tool, deepest, f"/app/{base}/change.txt")
-            if got != want:
-                raise Failed(f"{tool}: {deepest} holds {got!r} from {base}, expected {want!r}")
+        self.peer_rows(sc, s, ("bake (by generation)", "compose"))
+        tree.verify_change(deepest, f"/app/{base}/change.txt", f"base change {self.args.runs}\n", source=base)
         # What one bake call of every target does with a changed base.
         change(self.args.runs + 1)
         tree.bake([base, *desc])
@@ -464,6 +462,13 @@ class Bench:
             f"`{base}` (checked by layers): that is why bake is timed one generation at a time here.")
         log(self.report.notes[-1])
         tree.bake_ordered()                              # leave a consistent tree behind
+
+    def peer_rows(self, sc: str, samples: Dict[str, List[float]], peers: Sequence[str],
+                  suffix: str = "") -> None:
+        """A row per peer, with its time over `images`' round by round."""
+        for peer in peers:
+            self.report.add(Row(sc, peer + suffix, samples[peer], ratio=ratios(samples[peer], samples["images"]),
+                                ratio_of="x images"))
 
     def dag(self) -> None:
         w = self.args.width
@@ -505,9 +510,7 @@ class Bench:
                     s["chain"]))
         rep.add(Row(sc, f"images build --no-cache --jobs {w}, against the chain as a command", s["images"],
                     ratio=ratios(s["images"], s["chain"]), ratio_of="x the chain's command"))
-        for peer in ("bake (by generation)", "compose"):
-            rep.add(Row(sc, f"{peer} --no-cache", s[peer], ratio=ratios(s[peer], s["images"]),
-                        ratio_of="x images"))
+        self.peer_rows(sc, s, ("bake (by generation)", "compose"), suffix=" --no-cache")
         for tool in ("images", "bake", "compose"):
             tree.verify(tool)
         self.remove_tree_images(tree)
