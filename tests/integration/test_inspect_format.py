@@ -183,18 +183,22 @@ def test_render_image_inspect_follows_the_clis_typed_view(image, docker_cli, tem
     assert render_image_inspect(template, data) + "\n" == expect_output(docker_cli, template, ref)
 
 
+def needs_cli_28(docker_cli, why: str) -> None:
+    """Skip, saying ``why``, unless the docker CLI compared against is version 28."""
+    if docker_cli[1].split(".")[0] != "28":
+        pytest.skip(f"{why}; this CLI is {docker_cli[1]}")
+
+
 @pytest.mark.parametrize("template", CLI_28)
 def test_render_image_inspect_prints_what_docker_cli_28_prints(image, docker_cli, template):
-    if docker_cli[1].split(".")[0] != "28":
-        pytest.skip(f"these cases pin docker CLI 28's types; this CLI is {docker_cli[1]}")
+    needs_cli_28(docker_cli, "these cases pin docker CLI 28's types")
     ref, data = image
     assert render_image_inspect(template, data) + "\n" == expect_output(docker_cli, template, ref)
 
 
 @pytest.mark.parametrize("template", ERRORS)
 def test_bad_templates_fail_as_docker_fails(image, docker_cli, template):
-    if docker_cli[1].split(".")[0] != "28":
-        pytest.skip(f"messages are those of docker CLI 28's Go; this CLI is {docker_cli[1]}")
+    needs_cli_28(docker_cli, "messages are those of docker CLI 28's Go")
     ref, data = image
     answer = docker_format(docker_cli, template, ref)
     assert answer.returncode != 0
