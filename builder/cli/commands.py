@@ -135,7 +135,7 @@ def start_slots(engine, jobs: int) -> Optional[int]:
     more builds than that may run (None: no limit, as for an engine elsewhere, whose CPUs are
     not ours to count)."""
     cpus = os.cpu_count() or 1
-    if not str(getattr(engine, "endpoint", "")).startswith("unix://") or jobs <= cpus:
+    if not engine.endpoint.startswith("unix://") or jobs <= cpus:
         return None
     return cpus
 

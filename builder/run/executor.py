@@ -68,9 +68,11 @@ def execute(
     ``parents`` maps every node to its parents; every parent must itself be a key. Among ready
     nodes the one with the longest chain of descendants starts first (critical path), then by
     name. ``weights`` gives the expected duration of some nodes (the last build's, say), so that
-    the chain is measured in time rather than in nodes; a node without one weighs 1. Fail-fast by default: after the first failure nothing new starts, running work
-    finishes, dependents of the failure are ``skipped`` and every other unstarted node is
-    ``cancelled``. With ``keep_going`` everything that does not depend on a failure still runs.
+    the chain is measured in time rather than in nodes; a node without one weighs 1.
+
+    Fail-fast by default: after the first failure nothing new starts, running work finishes,
+    dependents of the failure are ``skipped`` and every other unstarted node is ``cancelled``.
+    With ``keep_going`` everything that does not depend on a failure still runs.
 
     ``stop``, when set by the caller, stops scheduling: unstarted nodes are ``cancelled`` and
     execute() returns once running work has returned. Running work gets no handle from here; the
